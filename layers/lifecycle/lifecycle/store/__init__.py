@@ -1,0 +1,1 @@
+"""The only boto3 DynamoDB code: keys, item mapping, conditional writes."""

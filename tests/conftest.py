@@ -1,0 +1,12 @@
+"""Shared test set-up: fake AWS credentials and region, so nothing can reach a real account."""
+
+import os
+
+for name, value in {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}.items():
+    os.environ.setdefault(name, value)
+os.environ.pop("AWS_PROFILE", None)

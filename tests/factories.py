@@ -1,0 +1,80 @@
+"""Builders of domain objects with real dates and cents, for tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from lifecycle.rules.calendar import add_month, utc
+from lifecycle.rules.catalog import DEFAULT_CATALOG
+from lifecycle.rules.model import (
+    Account,
+    AccountStatus,
+    Cancellation,
+    CancelReason,
+    Integration,
+    Status,
+    SuspensionReason,
+)
+
+CATALOG = DEFAULT_CATALOG
+ANCHOR = utc(2026, 11, 21, 10)
+
+
+def account(
+    account_id: str = "acc_1", status: AccountStatus = AccountStatus.ACTIVE, **changes: Any
+) -> Account:
+    return replace(
+        Account(
+            id=account_id,
+            status=status,
+            created_at=utc(2026, 1, 1),
+            stripe_customer_id="cus_1",
+            has_payment_method=True,
+            version=1,
+        ),
+        **changes,
+    )
+
+
+def integration(
+    status: Status = Status.ACTIVE,
+    *,
+    integration_id: str = "int_1",
+    account_id: str = "acc_1",
+    plan: str = "standard",
+    anchor: datetime = ANCHOR,
+    period_index: int = 0,
+    **changes: Any,
+) -> Integration:
+    """An integration in `status` in its period `period_index` from `anchor`, with the fields
+    that status implies (cancellation for cancel_pending, reason for suspended)."""
+    implied: dict[str, Any] = {}
+    if status is Status.CANCEL_PENDING:
+        implied = {
+            "cancellation": Cancellation(CancelReason.TOO_EXPENSIVE, None, anchor),
+            "cancelled_from": Status.ACTIVE,
+        }
+    if status is Status.SUSPENDED:
+        implied = {
+            "suspension_reason": SuspensionReason.ACCOUNT_CANCELLED,
+            "suspended_from": Status.ACTIVE,
+            "suspended_at": add_month(anchor, period_index + 1),
+        }
+    base = Integration(
+        id=integration_id,
+        account_id=account_id,
+        name="Acme Supply to Shopify",
+        supplier="acme-supply",
+        channel="shopify",
+        plan=plan,
+        status=status,
+        current_period_start=add_month(anchor, period_index),
+        current_period_end=add_month(anchor, period_index + 1),
+        anchor=anchor,
+        period_index=period_index,
+        created_at=anchor,
+        version=3,
+    )
+    return replace(base, **{**implied, **changes})

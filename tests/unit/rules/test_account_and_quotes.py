@@ -1,0 +1,167 @@
+"""The Account and Quotes sections of lifecycle.md."""
+
+from datetime import timedelta
+
+import pytest
+from lifecycle.rules.account import (
+    ACCOUNT_TRANSITIONS,
+    AccountAction,
+    AccountCommand,
+    decide_account,
+    reopen_for_create,
+    settle,
+)
+from lifecycle.rules.calendar import utc
+from lifecycle.rules.errors import (
+    InvalidTransition,
+    QuoteExpired,
+    QuoteRequired,
+    QuoteStale,
+    ValidationFailed,
+)
+from lifecycle.rules.integration import QuoteRef
+from lifecycle.rules.model import (
+    AccountStatus,
+    CancelReason,
+    DetailType,
+    Status,
+    SuspensionReason,
+    user,
+)
+from lifecycle.rules.quotes import account_reactivation_lines, build_quote, check_quote
+
+from tests.factories import CATALOG, account, integration
+
+BOB = user("bob")
+NOW = utc(2027, 3, 2, 12)
+
+
+def run(subject, action, integrations=(), **command):
+    return decide_account(
+        subject,
+        AccountCommand(action, BOB, **command),
+        NOW,
+        integrations=integrations,
+        catalog=CATALOG,
+    )
+
+
+def test_cancel_with_billable_integrations_is_cancel_pending():
+    decision = run(
+        account(),
+        AccountAction.CANCEL,
+        [integration(Status.FROZEN)],
+        reason=CancelReason.TOO_EXPENSIVE,
+    )
+    assert decision.after.status is AccountStatus.CANCEL_PENDING
+    assert [e.detail_type for e in decision.events] == [DetailType.ACCOUNT_CANCEL_SCHEDULED]
+    assert decision.integrations == ()  # each stops at its own period end
+    assert decision.charge is None
+
+
+def test_cancel_with_nothing_billable_is_disabled_at_once():
+    only_pending = [
+        integration(Status.CANCEL_PENDING),
+        integration(Status.SUSPENDED, integration_id="int_2"),
+    ]
+    decision = run(account(), AccountAction.CANCEL, only_pending, reason=CancelReason.OTHER)
+    assert decision.after.status is AccountStatus.DISABLED
+    assert [e.detail_type for e in decision.events] == [
+        DetailType.ACCOUNT_CANCEL_SCHEDULED,
+        DetailType.ACCOUNT_DISABLED,
+    ]
+
+
+def test_cancel_needs_a_reason():
+    with pytest.raises(ValidationFailed):
+        run(account(), AccountAction.CANCEL)
+
+
+def test_reactivate_a_cancel_pending_account_is_free():
+    decision = run(
+        account(status=AccountStatus.CANCEL_PENDING), AccountAction.REACTIVATE, [integration()]
+    )
+    assert decision.after.status is AccountStatus.ACTIVE
+    assert decision.charge is None
+    assert decision.integrations == ()
+
+
+def test_reactivate_a_disabled_account_charges_every_suspended_integration_up_front():
+    suspended = [
+        integration(Status.SUSPENDED, integration_id="int_a", suspended_from=Status.ACTIVE),
+        integration(
+            Status.SUSPENDED, integration_id="int_b", plan="premium", suspended_from=Status.FROZEN
+        ),
+        integration(
+            Status.SUSPENDED, integration_id="int_c", suspension_reason=SuspensionReason.NON_PAYMENT
+        ),
+    ]
+    lines = account_reactivation_lines(suspended, NOW, CATALOG)
+    assert [(line.integration_id, line.amount) for line in lines] == [
+        ("int_a", 4900),
+        ("int_b", 900),
+    ]
+    with pytest.raises(QuoteRequired):
+        run(account(status=AccountStatus.DISABLED), AccountAction.REACTIVATE, suspended)
+    decision = run(
+        account(status=AccountStatus.DISABLED),
+        AccountAction.REACTIVATE,
+        suspended,
+        quote=QuoteRef("quo_a", 5800),
+    )
+    assert decision.after.status is AccountStatus.ACTIVE
+    assert decision.charge.amount == 5800
+    assert decision.charge.idempotency_key == "quote:quo_a"
+    back = {d.after.id: d.after for d in decision.integrations}
+    assert set(back) == {"int_a", "int_b"}  # non-payment suspensions are not the account's
+    assert back["int_a"].status is Status.ACTIVE
+    assert back["int_b"].status is Status.FROZEN
+    assert back["int_a"].current_period_start == NOW
+    assert back["int_a"].current_period_end == utc(2027, 4, 2, 12)
+    assert all(d.charge is None for d in decision.integrations)
+
+
+def test_reactivate_an_active_account_is_invalid():
+    with pytest.raises(InvalidTransition):
+        run(account(), AccountAction.REACTIVATE)
+
+
+def test_account_table_rows():
+    assert set(ACCOUNT_TRANSITIONS) == {
+        (AccountStatus.ACTIVE, AccountAction.CANCEL),
+        (AccountStatus.CANCEL_PENDING, AccountAction.CANCEL),
+        (AccountStatus.DISABLED, AccountAction.CANCEL),
+        (AccountStatus.CANCEL_PENDING, AccountAction.REACTIVATE),
+        (AccountStatus.DISABLED, AccountAction.REACTIVATE),
+    }
+
+
+def test_cancelling_account_is_disabled_when_the_last_billable_integration_stops():
+    cancelling = account(status=AccountStatus.CANCEL_PENDING)
+    still = settle(cancelling, 1, NOW, BOB)
+    assert still.after.status is AccountStatus.CANCEL_PENDING
+    assert still.after.version == cancelling.version + 1  # serialises concurrent settlements
+    done = settle(cancelling, 0, NOW, BOB)
+    assert done.after.status is AccountStatus.DISABLED
+    assert [e.detail_type for e in done.events] == [DetailType.ACCOUNT_DISABLED]
+    assert settle(account(), 0, NOW, BOB).noop
+
+
+def test_creating_on_a_disabled_account_reopens_it():
+    decision = reopen_for_create(account(status=AccountStatus.DISABLED), NOW, BOB)
+    assert decision.after.status is AccountStatus.ACTIVE
+    assert reopen_for_create(account(), NOW, BOB).noop
+
+
+def test_quote_expires_after_fifteen_minutes():
+    quote = build_quote("quo_1", "acc_1", "integration", (), {"int_1": 3}, NOW, CATALOG)
+    assert quote.expires_at == NOW + timedelta(minutes=15)
+    check_quote(quote, NOW + timedelta(minutes=14, seconds=59), {"int_1": 3})
+    with pytest.raises(QuoteExpired):
+        check_quote(quote, NOW + timedelta(minutes=15), {"int_1": 3})
+
+
+def test_quote_is_stale_once_what_it_priced_changed():
+    quote = build_quote("quo_1", "acc_1", "integration", (), {"int_1": 3}, NOW, CATALOG)
+    with pytest.raises(QuoteStale):
+        check_quote(quote, NOW, {"int_1": 4})

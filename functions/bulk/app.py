@@ -1,5 +1,16 @@
-"""The bulk function (template.yaml); a placeholder until its issue lands."""
+"""Bulk: POST /v1/integrations/bulk, up to 100 ids, a result per id (one failure fails no other)."""
 
-from lifecycle.placeholder import not_implemented as lambda_handler
+from lifecycle.http.handler import api, current_caller, resolver
+from lifecycle.http.models import Bulk, BulkResult
+from lifecycle.usecases import integrations
+from lifecycle.usecases.services import services
 
-__all__ = ["lambda_handler"]
+app = resolver()
+
+
+@app.post("/v1/integrations/bulk")
+def bulk(body: Bulk) -> BulkResult:
+    return integrations.bulk(services(), current_caller(app), body)
+
+
+lambda_handler = api(app)

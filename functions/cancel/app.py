@@ -1,5 +1,18 @@
-"""The cancel function (template.yaml); a placeholder until its issue lands."""
+"""Cancel: POST /v1/integrations/{id}/cancel (the red button, a reason required)."""
 
-from lifecycle.placeholder import not_implemented as lambda_handler
+from lifecycle.http.handler import api, current_caller, resolver
+from lifecycle.http.models import Cancel, IntegrationView
+from lifecycle.usecases import integrations
+from lifecycle.usecases.services import services
 
-__all__ = ["lambda_handler"]
+app = resolver()
+
+
+@app.post("/v1/integrations/<integration_id>/cancel")
+def cancel(integration_id: str, body: Cancel) -> IntegrationView:
+    return integrations.cancel(
+        services(), current_caller(app), integration_id, body.reason, body.comment
+    )
+
+
+lambda_handler = api(app)

@@ -1,5 +1,16 @@
-"""The freeze function (template.yaml); a placeholder until its issue lands."""
+"""Freeze: POST /v1/integrations/{id}/freeze (the orange button). Takes effect at the period end."""
 
-from lifecycle.placeholder import not_implemented as lambda_handler
+from lifecycle.http.handler import api, current_caller, resolver
+from lifecycle.http.models import IntegrationView
+from lifecycle.usecases import integrations
+from lifecycle.usecases.services import services
 
-__all__ = ["lambda_handler"]
+app = resolver()
+
+
+@app.post("/v1/integrations/<integration_id>/freeze")
+def freeze(integration_id: str) -> IntegrationView:
+    return integrations.freeze(services(), current_caller(app), integration_id)
+
+
+lambda_handler = api(app)

@@ -1,5 +1,27 @@
-"""The reactivate function (template.yaml); a placeholder until its issue lands."""
+"""Reactivate (the refresh icon): its quote, and the reactivation itself, paid against the quote."""
 
-from lifecycle.placeholder import not_implemented as lambda_handler
+from typing import Annotated
 
-__all__ = ["lambda_handler"]
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from lifecycle.http.handler import api, current_caller, resolver
+from lifecycle.http.models import IntegrationView, QuoteView, Reactivate
+from lifecycle.usecases import integrations
+from lifecycle.usecases.services import services
+
+app = resolver()
+
+
+@app.get("/v1/integrations/<integration_id>/reactivation-quote")
+def reactivation_quote(integration_id: str) -> QuoteView:
+    return integrations.reactivation_quote(services(), current_caller(app), integration_id)
+
+
+@app.post("/v1/integrations/<integration_id>/reactivate")
+def reactivate(
+    integration_id: str, body: Annotated[Reactivate | None, Body()] = None
+) -> IntegrationView:
+    quote_id = body.quote_id if body else None
+    return integrations.reactivate(services(), current_caller(app), integration_id, quote_id)
+
+
+lambda_handler = api(app)

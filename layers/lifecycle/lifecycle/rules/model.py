@@ -171,6 +171,13 @@ class ChargeRequest:
     period_start: datetime | None = None
     period_end: datetime | None = None
     attempt: int = 1
+    # What the ledger keys the charge by: one ledger line per thing paid for, whatever the
+    # number of attempts (a renewal's retries share it; each attempt has its own Stripe key).
+    ledger_key: str = ""
+
+    @property
+    def ledger(self) -> str:
+        return self.ledger_key or self.idempotency_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,7 @@ def decide_renewal(
         period_start=end,
         period_end=next_end,
         attempt=attempt,
+        ledger_key=key,
     )
     return Renewal(charge=charge, paid=paid, declined=_declined(integration, now, charge))
 

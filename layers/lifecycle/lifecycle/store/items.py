@@ -21,6 +21,7 @@ from lifecycle.rules.model import (
     SuspensionReason,
 )
 from lifecycle.rules.quotes import Quote, QuoteLine
+from lifecycle.store.ledger import ChargeRecord, ChargeStatus
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -311,4 +312,54 @@ def quote_from(item: Mapping[str, AttributeValue]) -> Quote:
             for line in get_j(item, "lines") or []
         ),
         versions={k: int(v) for k, v in (get_j(item, "versions") or {}).items()},
+    )
+
+
+def charge_attributes(charge: ChargeRecord) -> Item:
+    item: Item = {
+        "type": s("charge"),
+        "id": s(charge.id),
+        "account_id": s(charge.account_id),
+        "ledger_key": s(charge.ledger_key),
+        "kind": s(charge.kind),
+        "amount": n(charge.amount),
+        "currency": s(charge.currency),
+        "description": s(charge.description),
+        "integration_ids": j(list(charge.integration_ids)),
+        "status": s(charge.status.value),
+        "attempt": n(charge.attempt),
+        "applied": {"BOOL": charge.applied},
+        "action": j(dict(charge.action)),
+        "created_at": t(charge.created_at),
+        "updated_at": t(charge.updated_at),
+    }
+    put_optional(
+        item,
+        "stripe_payment_intent",
+        s(charge.stripe_payment_intent) if charge.stripe_payment_intent else None,
+    )
+    put_optional(
+        item, "failure_message", s(charge.failure_message) if charge.failure_message else None
+    )
+    return item
+
+
+def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
+    return ChargeRecord(
+        id=req_s(item, "id"),
+        account_id=req_s(item, "account_id"),
+        ledger_key=req_s(item, "ledger_key"),
+        kind=req_s(item, "kind"),
+        amount=get_n(item, "amount"),
+        currency=req_s(item, "currency"),
+        description=req_s(item, "description"),
+        integration_ids=tuple(get_j(item, "integration_ids") or ()),
+        status=ChargeStatus(req_s(item, "status")),
+        attempt=get_n(item, "attempt", 1),
+        applied=bool(item.get("applied", {}).get("BOOL", False)),
+        action=get_j(item, "action") or {},
+        created_at=req_t(item, "created_at"),
+        updated_at=req_t(item, "updated_at"),
+        stripe_payment_intent=get_s(item, "stripe_payment_intent"),
+        failure_message=get_s(item, "failure_message"),
     )

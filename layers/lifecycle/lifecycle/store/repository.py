@@ -6,12 +6,17 @@ another tenant's is never addressable):
 | item         | PK                 | SK                                  |
 | ------------ | ------------------ | ----------------------------------- |
 | account      | ACCOUNT#{account}  | ACCOUNT                             |
-| integration  | ACCOUNT#{account}  | INTEGRATION#{integration}           |
+| integration  | ACCOUNT#{account}  | ACCOUNT#INTEGRATION#{integration}   |
 | settings     | ACCOUNT#{account}  | SETTINGS#{integration}              |
 | history line | ACCOUNT#{account}  | HISTORY#{integration}#{at}#{seq}    |
 | activity     | ACCOUNT#{account}  | ACTIVITY#{at}#{seq}                 |
 | quote        | ACCOUNT#{account}  | QUOTE#{quote}                       |
 | outbox event | ACCOUNT#{account}  | OUTBOX#{event id}                   |
+| charge       | ACCOUNT#{account}  | CHARGE#{charge id, time-ordered}    |
+| charge guard | ACCOUNT#{account}  | CHARGEKEY#{ledger key}              |
+
+Integrations sort right after their account (`ACCOUNT` < `ACCOUNT#INTEGRATION#...`), so the
+first page of a list reads the account and the integrations in one query.
 
 The due index (GSI `DueIndex`, KEYS_ONLY) is sparse and write-sharded: an integration carries
 `GSI1PK = DUE#{renewal|deletion}#{shard}` and `GSI1SK = {due at}#{integration}` only while a
@@ -48,6 +53,7 @@ from lifecycle.rules.quotes import Quote
 from lifecycle.rules.renewal import DueKind, due_entry
 from lifecycle.store import items
 from lifecycle.store.items import Item
+from lifecycle.store.ledger import ChargeRecord
 
 DUE_INDEX = "DueIndex"
 DUE_SHARDS = 16
@@ -63,8 +69,11 @@ def account_pk(account_id: str) -> str:
 ACCOUNT_SK = "ACCOUNT"
 
 
+INTEGRATION_PREFIX = "ACCOUNT#INTEGRATION#"
+
+
 def integration_sk(integration_id: str) -> str:
-    return f"INTEGRATION#{integration_id}"
+    return f"{INTEGRATION_PREFIX}{integration_id}"
 
 
 def settings_sk(integration_id: str) -> str:
@@ -73,6 +82,14 @@ def settings_sk(integration_id: str) -> str:
 
 def history_prefix(integration_id: str) -> str:
     return f"HISTORY#{integration_id}#"
+
+
+def charge_sk(charge_id: str) -> str:
+    return f"CHARGE#{charge_id}"
+
+
+def charge_key_sk(ledger_key: str) -> str:
+    return f"CHARGEKEY#{ledger_key}"
 
 
 def quote_sk(quote_id: str) -> str:
@@ -103,6 +120,7 @@ class DueKey:
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    account: Account | None
     integrations: tuple[Integration, ...]
     next_cursor: str | None
 
@@ -173,26 +191,45 @@ class Store:
         item = self._get(_key(account_pk(account_id), integration_sk(integration_id)))
         return items.integration_from(item) if item else None
 
-    def get_integration_with_settings(
-        self, account_id: str, integration_id: str
-    ) -> tuple[Integration, dict[str, Any]] | None:
-        """The integration and its settings document in one round trip (BatchGetItem)."""
+    def load(
+        self, account_id: str, integration_id: str | None = None
+    ) -> tuple[Account | None, Integration | None, dict[str, Any] | None]:
+        """The account, and one of its integrations with its settings, in one round trip
+        (a strongly consistent BatchGetItem). Absent items are None."""
         pk = account_pk(account_id)
-        keys = [_key(pk, integration_sk(integration_id)), _key(pk, settings_sk(integration_id))]
+        keys = [_key(pk, ACCOUNT_SK)]
+        if integration_id is not None:
+            keys += [
+                _key(pk, integration_sk(integration_id)),
+                _key(pk, settings_sk(integration_id)),
+            ]
         found: dict[str, Item] = {}
         request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         while request:
             response = self.client.batch_get_item(RequestItems=request)
-            self.counter.record("BatchGetItem", len(response["Responses"].get(self.table_name, [])))
-            for item in response["Responses"].get(self.table_name, []):
+            got = response["Responses"].get(self.table_name, [])
+            self.counter.record("BatchGetItem", len(got))
+            for item in got:
                 found[item["SK"]["S"]] = item
             request = response.get("UnprocessedKeys") or {}
-        item = found.get(integration_sk(integration_id))
-        if item is None:
-            return None
+        account_item = found.get(ACCOUNT_SK)
+        account = items.account_from(account_item) if account_item else None
+        if integration_id is None:
+            return account, None, None
+        integration_item = found.get(integration_sk(integration_id))
+        if integration_item is None:
+            return account, None, None
         settings_item = found.get(settings_sk(integration_id))
-        settings = items.get_j(settings_item, "document") if settings_item else {}
-        return items.integration_from(item), settings or {}
+        settings = (items.get_j(settings_item, "document") if settings_item else None) or {}
+        return account, items.integration_from(integration_item), settings
+
+    def get_integration_with_settings(
+        self, account_id: str, integration_id: str
+    ) -> tuple[Integration, dict[str, Any]] | None:
+        _, integration, settings = self.load(account_id, integration_id)
+        if integration is None:
+            return None
+        return integration, settings or {}
 
     def list_integrations(
         self,
@@ -202,36 +239,57 @@ class Store:
         cursor: str | None = None,
         status: Status | None = None,
     ) -> Page:
-        """One page of the account's integrations, oldest first (ids are time-ordered)."""
+        """One page of the account's integrations, oldest first (ids are time-ordered).
+
+        The first page also reads the account item (it sorts just before the integrations):
+        one query. A later page reads the account with a GetItem beside its query.
+        """
         pk = account_pk(account_id)
+        values: dict[str, Any] = {
+            ":pk": items.s(pk),
+            ":low": items.s(ACCOUNT_SK if cursor is None else INTEGRATION_PREFIX),
+            ":high": items.s(INTEGRATION_PREFIX + "\uffff"),
+        }
         query: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": items.s(pk),
-                ":prefix": items.s("INTEGRATION#"),
-            },
-            "Limit": limit,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+            # One more than asked for on the first page: the account item comes first.
+            "Limit": limit + (1 if cursor is None else 0),
         }
         if status is not None:
-            query["FilterExpression"] = "#status = :status"
-            query["ExpressionAttributeNames"] = {"#status": "status"}
-            query["ExpressionAttributeValues"][":status"] = items.s(status.value)
+            query["FilterExpression"] = "#status = :status OR #type = :account"
+            query["ExpressionAttributeNames"] = {"#status": "status", "#type": "type"}
+            values[":status"] = items.s(status.value)
+            values[":account"] = items.s("account")
         if cursor:
-            query["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, "INTEGRATION#"))
+            query["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, INTEGRATION_PREFIX))
+        account: Account | None = None
         found: list[Integration] = []
         while True:
             response = self.client.query(**query)
             self.counter.record("Query", response.get("ScannedCount", 0))
-            found.extend(items.integration_from(item) for item in response["Items"])
+            for item in response["Items"]:
+                if item["SK"]["S"] == ACCOUNT_SK:
+                    account = items.account_from(item)
+                else:
+                    found.append(items.integration_from(item))
             last = response.get("LastEvaluatedKey")
             if not last or len(found) >= limit:
                 break
             # A status filter can leave a page short: read on until it is full.
             query["ExclusiveStartKey"] = last
             query["Limit"] = limit - len(found)
-        next_cursor = _encode_cursor(last["SK"]["S"]) if last else None
-        return Page(integrations=tuple(found[:limit]), next_cursor=next_cursor)
+        if len(found) > limit:
+            found = found[:limit]
+            last = _key(pk, integration_sk(found[-1].id))
+        next_cursor = None
+        if last and last["SK"]["S"] != ACCOUNT_SK:
+            next_cursor = _encode_cursor(last["SK"]["S"])
+        if cursor is not None:
+            account = self.get_account(account_id)
+        return Page(account=account, integrations=tuple(found), next_cursor=next_cursor)
 
     def all_integrations(self, account_id: str) -> list[Integration]:
         """Every integration of the account (account-level actions need the whole set)."""
@@ -300,6 +358,77 @@ class Store:
     def get_quote(self, account_id: str, quote_id: str) -> Quote | None:
         item = self._get(_key(account_pk(account_id), quote_sk(quote_id)))
         return items.quote_from(item) if item else None
+
+    # ---- charges ledger ----------------------------------------------------------------
+
+    def begin_charge(self, record: ChargeRecord) -> None:
+        """Write a pending ledger line *before* the provider is called. Its guard, keyed by
+        what is paid for, exists once: a second attempt at the same thing is a Conflict and
+        the caller reconciles with the line that exists instead of charging again."""
+        pk = account_pk(record.account_id)
+        guard = {
+            **_key(pk, charge_key_sk(record.ledger_key)),
+            "type": items.s("charge_guard"),
+            "charge_id": items.s(record.id),
+        }
+        row = {**_key(pk, charge_sk(record.id)), **items.charge_attributes(record)}
+        self._transact(
+            [
+                self._put(guard, "attribute_not_exists(PK)"),
+                self._put(row, "attribute_not_exists(PK)"),
+            ]
+        )
+
+    def charge_by_key(self, account_id: str, ledger_key: str) -> ChargeRecord | None:
+        guard = self._get(_key(account_pk(account_id), charge_key_sk(ledger_key)))
+        if guard is None:
+            return None
+        return self.get_charge(account_id, items.req_s(guard, "charge_id"))
+
+    def get_charge(self, account_id: str, charge_id: str) -> ChargeRecord | None:
+        item = self._get(_key(account_pk(account_id), charge_sk(charge_id)))
+        return items.charge_from(item) if item else None
+
+    def charge_write(self, before: ChargeRecord, after: ChargeRecord) -> dict[str, Any]:
+        """The conditional write of a ledger line's new state, for `commit(extra=...)`: it
+        applies only if the line is still as it was read (status, attempt and applied)."""
+        row = {
+            **_key(account_pk(after.account_id), charge_sk(after.id)),
+            **items.charge_attributes(after),
+        }
+        return self._put(
+            row,
+            "#status = :status AND attempt = :attempt AND applied = :applied",
+            {
+                ":status": items.s(before.status.value),
+                ":attempt": items.n(before.attempt),
+                ":applied": {"BOOL": before.applied},
+            },
+            names={"#status": "status"},
+        )
+
+    def save_charge(self, before: ChargeRecord, after: ChargeRecord) -> None:
+        self._transact([self.charge_write(before, after)])
+
+    def list_charges(
+        self, account_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[ChargeRecord], str | None]:
+        """The account's ledger, newest first (charge ids are time-ordered)."""
+        pk = account_pk(account_id)
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s("CHARGE#")},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, "CHARGE#"))
+        response = self.client.query(**query)
+        self.counter.record("Query", response.get("ScannedCount", 0))
+        last = response.get("LastEvaluatedKey")
+        records = [items.charge_from(item) for item in response["Items"]]
+        return records, (_encode_cursor(last["SK"]["S"]) if last else None)
 
     # ---- state changes -----------------------------------------------------------------
 
@@ -505,13 +634,19 @@ class Store:
             query["ExclusiveStartKey"] = last
 
     def _put(
-        self, item: Item, condition: str | None = None, values: Mapping[str, Any] | None = None
+        self,
+        item: Item,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table_name, "Item": item}
         if condition:
             put["ConditionExpression"] = condition
         if values:
             put["ExpressionAttributeValues"] = dict(values)
+        if names:
+            put["ExpressionAttributeNames"] = dict(names)
         return {"Put": put}
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:

@@ -1,0 +1,203 @@
+"""The dashboard API's Lambda entry point around a Powertools resolver: problems, the caller,
+logs with the correlation id, metrics, and `Idempotency-Key` replay for POST and PUT."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from lifecycle.http.caller import Caller, caller_from_event
+from lifecycle.http.problems import (
+    PROBLEM_CONTENT_TYPE,
+    RETRYABLE_CODES,
+    from_domain_error,
+    problem,
+    problem_response,
+)
+from lifecycle.observability import logger, metrics
+from lifecycle.rules.errors import DomainError
+from lifecycle.settings import settings
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+IDEMPOTENCY_HEADER = "idempotency-key"
+# Keyed by the account and the key; none (so no replay) without the header or for a GET.
+_KEY_PATH = (
+    'headers."idempotency-key" && requestContext.http.method != `"GET"` && '
+    '[requestContext.authorizer.jwt.claims."custom:account_id", headers."idempotency-key"]'
+)
+# The same key with another path or body is a reuse, refused with 422.
+_PAYLOAD_PATH = "[requestContext.http.method, rawPath, body]"
+
+
+def resolver() -> APIGatewayHttpResolver:
+    """A resolver whose every error is a problem document."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(DomainError)
+    def domain_error(error: DomainError) -> Response[Any]:
+        return _problem(from_domain_error(error))
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(error: RequestValidationError) -> Response[Any]:
+        errors = list(error.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _problem(problem("malformed_json", "The request body is not valid JSON."))
+        if any(e.get("type") == "unsupported_content_type" for e in errors):
+            return _problem(problem("unsupported_media_type", "Send the body as application/json."))
+        fields = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in errors
+        ]
+        return _problem(
+            problem(
+                "validation_error",
+                "The request does not match the schema: see `errors` for each field.",
+                errors=fields,
+            )
+        )
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[Any]:
+        return _problem(problem("not_found", "There is no such route."))
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[Any]:
+        logger.exception("unexpected error")
+        return _problem(problem("internal_error", "Something went wrong on our side. Retry later."))
+
+    return app
+
+
+def _problem(body: dict[str, Any]) -> Response[Any]:
+    return Response(
+        status_code=int(body["status"]), content_type=PROBLEM_CONTENT_TYPE, body=json.dumps(body)
+    )
+
+
+def current_caller(app: APIGatewayHttpResolver) -> Caller:
+    return caller_from_event(app.current_event.raw_event)
+
+
+def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
+    return app.current_event.headers.get(IDEMPOTENCY_HEADER)
+
+
+class _Unreplayable(Exception):
+    """Raised inside the idempotent call so that a retryable answer is not stored."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        super().__init__("retryable response")
+        self.response = response
+
+
+def _header_problem(event: dict[str, Any]) -> dict[str, Any] | None:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    key = headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        return problem(
+            "bad_request",
+            "Idempotency-Key must be 1 to 255 printable characters.",
+            field="Idempotency-Key",
+        )
+    event["headers"] = {**(event.get("headers") or {}), IDEMPOTENCY_HEADER: key}
+    return None
+
+
+@functools.cache
+def _persistence() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
+    from lifecycle.store.repository import default_client  # noqa: PLC0415
+
+    return DynamoDBPersistenceLayer(
+        table_name=settings().idempotency_table_name, boto3_client=default_client()
+    )
+
+
+def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The `lambda_handler` of an API function."""
+    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    config = IdempotencyConfig(
+        event_key_jmespath=_KEY_PATH,
+        payload_validation_jmespath=_PAYLOAD_PATH,
+        raise_on_no_idempotency_key=False,
+        expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    )
+
+    def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = app.resolve(event, context)
+        return response
+
+    @functools.cache
+    def replayable() -> Callable[..., dict[str, Any]]:
+        @idempotent_function(
+            data_keyword_argument="event", config=config, persistence_store=_persistence()
+        )
+        def run(*, event: dict[str, Any], context: Any) -> dict[str, Any]:
+            response = resolve(event, context)
+            if _is_retryable(response):
+                raise _Unreplayable(response)
+            return response
+
+        return run  # type: ignore[no-any-return]
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        bad_header = _header_problem(event)
+        if bad_header is not None:
+            return problem_response(bad_header)
+        method = (event.get("requestContext", {}).get("http", {}) or {}).get("method", "GET")
+        if method == "GET" or IDEMPOTENCY_HEADER not in event.get("headers", {}):
+            return resolve(event, context)
+        config.register_lambda_context(context)
+        try:
+            return replayable()(event=event, context=context)
+        except _Unreplayable as unreplayable:
+            return unreplayable.response
+        except IdempotencyValidationError:
+            return problem_response(
+                problem(
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with another request. Use a new key.",
+                )
+            )
+        except IdempotencyAlreadyInProgressError:
+            return problem_response(
+                problem("conflict", "A request with this Idempotency-Key is still in progress."),
+                headers={"Retry-After": "1"},
+            )
+
+    return lambda_handler
+
+
+def _is_retryable(response: dict[str, Any]) -> bool:
+    status = int(response.get("statusCode", 200))
+    if status >= 500:
+        return True
+    if status == 409:
+        try:
+            return json.loads(response.get("body") or "{}").get("code") in RETRYABLE_CODES
+        except ValueError:
+            return False
+    return False

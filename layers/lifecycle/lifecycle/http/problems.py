@@ -1,0 +1,69 @@
+"""Errors to `application/problem+json`: the one place a domain code becomes an HTTP status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lifecycle.rules.errors import DomainError
+
+STATUS_BY_CODE: Mapping[str, int] = {
+    "bad_request": 400,
+    "malformed_json": 400,
+    "unauthorized": 401,
+    "payment_failed": 402,
+    "billing_access_required": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "invalid_transition": 409,
+    "account_not_active": 409,
+    "quote_required": 409,
+    "quote_expired": 409,
+    "quote_stale": 409,
+    "conflict": 409,
+    "too_large": 413,
+    "unsupported_media_type": 415,
+    "validation_error": 422,
+    "idempotency_key_reused": 422,
+    "payment_pending": 503,
+    "internal_error": 500,
+}
+TITLES: Mapping[str, str] = {
+    "malformed_json": "Malformed JSON",
+    "unauthorized": "Unauthorized",
+    "method_not_allowed": "Method not allowed",
+    "unsupported_media_type": "Unsupported media type",
+    "idempotency_key_reused": "Idempotency key reused",
+    "internal_error": "Internal error",
+}
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Codes whose answer must not be replayed for the same Idempotency-Key: trying again may work.
+RETRYABLE_CODES = frozenset({"conflict", "payment_pending", "internal_error"})
+
+
+def problem(code: str, detail: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    status = STATUS_BY_CODE[code]
+    body: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "title": title or TITLES.get(code, code.replace("_", " ").capitalize()),
+        "detail": detail,
+    }
+    body.update({k: v for k, v in extra.items() if k not in body})
+    return body
+
+
+def from_domain_error(error: DomainError) -> dict[str, Any]:
+    return problem(error.code, error.detail, error.title, **error.extra)
+
+
+def problem_response(
+    body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A Lambda proxy response carrying a problem document."""
+    return {
+        "statusCode": int(body["status"]),
+        "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **(headers or {})},
+        "body": json.dumps(body),
+    }

@@ -1,0 +1,1 @@
+"""Payments: the port the use cases charge through, the Stripe adapter and an in-memory fake."""

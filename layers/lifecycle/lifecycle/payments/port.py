@@ -1,0 +1,53 @@
+"""The payments port: what a use case needs from a payment provider, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class PaymentOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # declined or needs the customer: final for this attempt
+    PENDING = "pending"  # outage, timeout, 5xx: unknown; reconcile later, never charge again
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    outcome: PaymentOutcome
+    payment_intent_id: str | None = None
+    # A short, card-data-free reason for the merchant ("Your card was declined.").
+    failure_message: str | None = None
+    failure_code: str | None = None
+
+
+class PaymentsUnavailable(Exception):
+    """The provider could not be reached or answered 429/5xx; the caller may retry later."""
+
+
+class Payments(Protocol):
+    def charge(
+        self,
+        *,
+        customer_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentResult:
+        """Charge the customer's default payment method off-session, confirmed at once.
+
+        Never raises for a decline (FAILED) or for an unknown outcome (PENDING)."""
+        ...
+
+    def find(self, *, customer_id: str, charge_id: str) -> PaymentResult | None:
+        """The PaymentIntent created for `charge_id` (metadata), if any: reconciliation after a
+        crash or timeout, since provider idempotency keys expire after 24 hours."""
+        ...
+
+    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
+        """A customer portal session URL where the merchant manages payment methods."""
+        ...

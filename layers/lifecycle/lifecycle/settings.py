@@ -1,0 +1,49 @@
+"""Typed configuration, read once from the environment the template sets (no scattered getenv)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+
+from lifecycle.rules.catalog import DEFAULT_CATALOG, Catalog
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    idempotency_table_name: str
+    event_bus_name: str = "integrations"
+    renewal_queue_url: str | None = None
+    stripe_rate_per_second: float = 25.0
+    catalog: Catalog = field(default_factory=lambda: DEFAULT_CATALOG)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            table_name=env.get("TABLE_NAME", "integrations"),
+            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "idempotency"),
+            event_bus_name=env.get("EVENT_BUS_NAME", "integrations"),
+            renewal_queue_url=env.get("RENEWAL_QUEUE_URL") or None,
+            stripe_rate_per_second=float(env.get("STRIPE_RATE_PER_SECOND", "25")),
+            catalog=_catalog(env.get("PRICE_CATALOG")),
+        )
+
+
+def _catalog(text: str | None) -> Catalog:
+    """`PRICE_CATALOG` = `{"monthly_fees": {"starter": 2900, ...}, "frozen_fee": 900}` (cents)."""
+    if not text:
+        return DEFAULT_CATALOG
+    data = json.loads(text)
+    return Catalog(
+        monthly_fees={str(k): int(v) for k, v in data["monthly_fees"].items()},
+        frozen_fee=int(data.get("frozen_fee", DEFAULT_CATALOG.frozen_fee)),
+        currency=str(data.get("currency", DEFAULT_CATALOG.currency)),
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()

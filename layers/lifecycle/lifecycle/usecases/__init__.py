@@ -1,0 +1,1 @@
+"""Use cases: each loads state through the store, asks the rules, charges, and commits once."""

@@ -1,0 +1,375 @@
+"""Use cases of one integration (and the bulk page): each is load, decide, charge, commit once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from lifecycle.http.caller import Caller
+from lifecycle.http.models import (
+    Bulk,
+    BulkItemResult,
+    BulkResult,
+    CreateIntegration,
+    HistoryView,
+    IntegrationPage,
+    IntegrationView,
+    ProblemView,
+    QuoteView,
+    Settings,
+)
+from lifecycle.http.problems import from_domain_error
+from lifecycle.ids import new_id
+from lifecycle.observability import record_events
+from lifecycle.rules.account import reopen_for_create, settle
+from lifecycle.rules.errors import (
+    DomainError,
+    NotFound,
+    QuoteExpired,
+    QuoteRequired,
+    QuoteStale,
+    TooLarge,
+)
+from lifecycle.rules.integration import (
+    PAID_OUTCOMES,
+    Action,
+    Command,
+    NewIntegration,
+    QuoteRef,
+    create,
+    decide,
+    outcome_of,
+)
+from lifecycle.rules.model import (
+    Account,
+    AccountDecision,
+    AccountStatus,
+    CancelReason,
+    Decision,
+    Integration,
+    Status,
+)
+from lifecycle.rules.quotes import build_quote, check_quote, reactivation_line
+from lifecycle.store.ledger import ChargeStatus
+from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.usecases.services import Services
+from lifecycle.usecases.views import free_quote, history_items, integration_view, quote_view
+
+SETTINGS_MAX_BYTES = 64 * 1024
+BULK_MAX_IDS = 100
+DELETED = "deleted"
+
+
+def _free_account(account_id: str, now: datetime) -> Account:
+    """An account the table has no item for yet: free, active, nothing on file."""
+    return Account(id=account_id, status=AccountStatus.ACTIVE, created_at=now)
+
+
+def _load(
+    services: Services, caller: Caller, integration_id: str
+) -> tuple[Account, Integration, dict[str, Any]]:
+    account, integration, settings = services.store.load(caller.account_id, integration_id)
+    if integration is None:
+        # The same answer for an unknown id and for another tenant's: the key is the caller's.
+        raise NotFound(f"No integration {integration_id!r} in this account.")
+    return (
+        account or _free_account(caller.account_id, services.clock.now()),
+        integration,
+        settings or {},
+    )
+
+
+def _view(
+    services: Services, account: Account, integration: Integration, settings: Any
+) -> IntegrationView:
+    return integration_view(integration, account.status, services.catalog, settings)
+
+
+def _settlement(
+    services: Services, account: Account, decision: Decision, now: datetime, caller: Caller
+) -> AccountDecision | None:
+    """A cancelling account whose last billable integration stops becomes disabled, in the
+    same transaction (its version serialises concurrent stops)."""
+    before, after = decision.before, decision.after
+    if account.status is not AccountStatus.CANCEL_PENDING or before is None or not before.billable:
+        return None
+    if after is not None and after.billable:
+        return None
+    others = [
+        i for i in services.store.all_integrations(account.id) if i.id != before.id and i.billable
+    ]
+    return settle(account, len(others), now, caller.actor)
+
+
+def _commit(
+    services: Services, caller: Caller, account: Account, decision: Decision, now: datetime
+) -> None:
+    if decision.noop:
+        return
+    services.store.commit(decision, account=_settlement(services, account, decision, now, caller))
+    record_events(decision.events)
+
+
+def _result_view(
+    services: Services, account: Account, decision: Decision, settings: dict[str, Any]
+) -> IntegrationView:
+    if decision.after is not None:
+        return _view(services, account, decision.after, settings)
+    assert decision.before is not None
+    gone = _view(services, account, decision.before, settings)
+    return gone.model_copy(
+        update={
+            "status": DELETED,
+            "sync_enabled": False,
+            "next_charge": None,
+            "scheduled_change": None,
+        }
+    )
+
+
+def transition(
+    services: Services,
+    caller: Caller,
+    integration_id: str,
+    action: Action,
+    *,
+    reason: CancelReason | None = None,
+    comment: str | None = None,
+) -> IntegrationView:
+    """A free action on one integration: freeze, cancel, or a free reactivation."""
+    now = services.clock.now()
+    account, integration, settings = _load(services, caller, integration_id)
+    command = Command(action, caller.actor, reason=reason, comment=comment)
+    decision = decide(
+        integration, command, now, account_status=account.status, catalog=services.catalog
+    )
+    _commit(services, caller, account, decision, now)
+    return _result_view(services, account, decision, settings)
+
+
+def freeze(services: Services, caller: Caller, integration_id: str) -> IntegrationView:
+    return transition(services, caller, integration_id, Action.FREEZE)
+
+
+def cancel(
+    services: Services,
+    caller: Caller,
+    integration_id: str,
+    reason: CancelReason,
+    comment: str | None,
+) -> IntegrationView:
+    return transition(
+        services, caller, integration_id, Action.CANCEL, reason=reason, comment=comment
+    )
+
+
+def reactivation_quote(services: Services, caller: Caller, integration_id: str) -> QuoteView:
+    now = services.clock.now()
+    account, integration, _ = _load(services, caller, integration_id)
+    outcome_of(integration, Action.REACTIVATE)  # invalid_transition when nothing to reactivate
+    line = reactivation_line(integration, now, services.catalog)
+    if line is None:
+        return free_quote(services.catalog.currency)
+    quote = build_quote(
+        new_id("quo"),
+        account.id,
+        "integration",
+        (line,),
+        {integration.id: integration.version},
+        now,
+        services.catalog,
+    )
+    services.store.put_quote(quote)
+    return quote_view(quote)
+
+
+def reactivate(
+    services: Services, caller: Caller, integration_id: str, quote_id: str | None
+) -> IntegrationView:
+    """The refresh icon: free reactivations at once; paid ones against a quote, charged first."""
+    now = services.clock.now()
+    account, integration, settings = _load(services, caller, integration_id)
+    outcome = outcome_of(integration, Action.REACTIVATE)
+    line = reactivation_line(integration, now, services.catalog)
+    if outcome not in PAID_OUTCOMES or line is None:
+        return transition(services, caller, integration_id, Action.REACTIVATE)
+    caller.require_billing()
+    # The rules refuse a paid reactivation on a cancelling or disabled account before any quote.
+    decide(
+        integration,
+        Command(Action.REACTIVATE, caller.actor, quote=QuoteRef("check", 0)),
+        now,
+        account_status=account.status,
+        catalog=services.catalog,
+    )
+    if quote_id is None:
+        quote = build_quote(
+            new_id("quo"),
+            account.id,
+            "integration",
+            (line,),
+            {integration.id: integration.version},
+            now,
+            services.catalog,
+        )
+        services.store.put_quote(quote)
+        raise QuoteRequired(
+            "This reactivation costs money: review the quote and present its id to pay.",
+            quote=quote_view(quote).model_dump(),
+        )
+    paid = services.store.charge_by_key(account.id, f"quote:{quote_id}")
+    if paid is not None and paid.status is ChargeStatus.SUCCEEDED and paid.applied:
+        return _view(services, account, integration, settings)  # a retry of a done payment
+    stored = services.store.get_quote(account.id, quote_id)
+    if stored is None:
+        raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
+    quote = stored
+    if quote.scope != "integration" or set(quote.versions) != {integration.id}:
+        raise QuoteStale(
+            "This quote is for something else. Ask for a new quote for this integration."
+        )
+    check_quote(quote, now, {integration.id: integration.version})
+    decision = decide(
+        integration,
+        Command(Action.REACTIVATE, caller.actor, quote=QuoteRef(quote.id, quote.amount)),
+        now,
+        account_status=account.status,
+        catalog=services.catalog,
+    )
+    assert decision.charge is not None
+    collected = collect(
+        services,
+        account,
+        decision.charge,
+        {"type": "reactivate_integration", "integration_id": integration.id, "quote_id": quote.id},
+        now,
+    )
+    if collected.already_applied:
+        current = services.store.get_integration(account.id, integration.id) or integration
+        return _view(services, account, current, settings)
+    apply_paid(services, collected, decision)
+    record_events(decision.events)
+    return _result_view(services, account, decision, settings)
+
+
+def create_integration(
+    services: Services, caller: Caller, body: CreateIntegration, idempotency_key: str | None
+) -> IntegrationView:
+    """Create an integration, its first month charged up front; a declined card creates nothing."""
+    caller.require_billing()
+    now = services.clock.now()
+    services.catalog.monthly_fee(body.plan)  # unknown plan: 422 before anything else
+    account = services.store.get_account(caller.account_id) or _free_account(caller.account_id, now)
+    request = NewIntegration(body.name, body.supplier, body.channel, body.plan)
+    decision = create(new_id("int"), account, request, now, caller.actor, services.catalog)
+    assert decision.after is not None
+    charge = decision.charge
+    reopened = reopen_for_create(account, now, caller.actor)
+    if charge is None:
+        services.store.commit(decision, account=reopened, settings={})
+    else:
+        # With an Idempotency-Key a retry lands on the same ledger line, whatever happened.
+        ledger_key = (
+            f"create:{account.id}:{idempotency_key}" if idempotency_key else charge.idempotency_key
+        )
+        collected = collect(
+            services,
+            account,
+            replace(charge, ledger_key=ledger_key),
+            {
+                "type": "create_integration",
+                "integration_id": decision.after.id,
+                "request": body.model_dump(),
+            },
+            now,
+        )
+        integration_id = str(collected.before.action.get("integration_id", decision.after.id))
+        if collected.already_applied:
+            found = services.store.load(account.id, integration_id)
+            if found[1] is not None:
+                return _view(services, found[0] or account, found[1], found[2])
+        if integration_id != decision.after.id:
+            decision = create(integration_id, account, request, now, caller.actor, services.catalog)
+        apply_paid(services, collected, decision, account=reopened, settings={})
+    record_events((*reopened.events, *decision.events))
+    assert decision.after is not None
+    return _view(services, reopened.after, decision.after, {})
+
+
+def get_integration(services: Services, caller: Caller, integration_id: str) -> IntegrationView:
+    account, integration, settings = _load(services, caller, integration_id)
+    return _view(services, account, integration, settings)
+
+
+def list_integrations(
+    services: Services, caller: Caller, *, status: Status | None, limit: int, cursor: str | None
+) -> IntegrationPage:
+    page = services.store.list_integrations(
+        caller.account_id, limit=limit, cursor=cursor, status=status
+    )
+    account = page.account or _free_account(caller.account_id, services.clock.now())
+    return IntegrationPage(
+        items=[_view(services, account, i, None) for i in page.integrations],
+        next_cursor=page.next_cursor,
+    )
+
+
+def update_settings(
+    services: Services, caller: Caller, integration_id: str, body: Settings
+) -> IntegrationView:
+    document = body.model_dump()
+    if len(json.dumps(document, separators=(",", ":")).encode()) > SETTINGS_MAX_BYTES:
+        raise TooLarge("Settings are limited to 64 KiB in all.", limit_bytes=SETTINGS_MAX_BYTES)
+    now = services.clock.now()
+    account, integration, _ = _load(services, caller, integration_id)
+    decision = decide(
+        integration,
+        Command(Action.UPDATE_SETTINGS, caller.actor),
+        now,
+        account_status=account.status,
+        catalog=services.catalog,
+    )
+    services.store.commit(decision, settings=document)
+    assert decision.after is not None
+    return _view(services, account, decision.after, document)
+
+
+def history(services: Services, caller: Caller, integration_id: str) -> HistoryView:
+    if services.store.get_integration(caller.account_id, integration_id) is None:
+        raise NotFound(f"No integration {integration_id!r} in this account.")
+    return HistoryView(
+        items=history_items(services.store.history(caller.account_id, integration_id))
+    )
+
+
+def bulk(services: Services, caller: Caller, body: Bulk) -> BulkResult:
+    """Each id is its own transition: one failing item never fails the others."""
+    ids = list(dict.fromkeys(body.ids))
+    if len(ids) > BULK_MAX_IDS:
+        raise TooLarge(f"At most {BULK_MAX_IDS} integrations per request.", limit=BULK_MAX_IDS)
+    results = []
+    for integration_id in ids:
+        try:
+            if body.action == "freeze":
+                view = freeze(services, caller, integration_id)
+            elif body.action == "cancel":
+                view = transition(
+                    services,
+                    caller,
+                    integration_id,
+                    Action.CANCEL,
+                    reason=body.reason,
+                    comment=body.comment,
+                )
+            else:
+                view = reactivate(services, caller, integration_id, None)
+            results.append(BulkItemResult(id=integration_id, ok=True, integration=view))
+        except DomainError as error:
+            results.append(
+                BulkItemResult(
+                    id=integration_id, ok=False, error=ProblemView(**from_domain_error(error))
+                )
+            )
+    return BulkResult(results=results)

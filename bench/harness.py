@@ -1,0 +1,103 @@
+"""Shared benchmark plumbing: a timed DynamoDB client, DynamoDB Local, results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.dynamodb_local import running
+from local.tables import create_tables
+
+RESULTS = Path(__file__).with_name("results.json")
+
+# DynamoDB Local ignores credentials, but boto3 wants some; nothing here can reach AWS.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "Integrations",
+    "POWERTOOLS_SERVICE_NAME": "integrations",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+
+class TimedClient:
+    """Wraps a boto3 DynamoDB client: counts round trips and the time spent in them."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+        self.seconds = 0.0
+        self.capacity = 0.0
+
+    def reset(self) -> None:
+        self.calls, self.seconds, self.capacity = 0, 0.0, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._client, name)
+        if not callable(target) or name in ("get_waiter", "get_paginator", "meta"):
+            return target
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if name in (
+                "get_item",
+                "query",
+                "batch_get_item",
+                "transact_write_items",
+                "put_item",
+                "update_item",
+                "delete_item",
+                "batch_write_item",
+                "scan",
+            ):
+                kwargs.setdefault("ReturnConsumedCapacity", "TOTAL")
+            began = time.perf_counter()
+            try:
+                response = target(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - began
+                self.calls += 1
+            consumed = response.get("ConsumedCapacity") if isinstance(response, dict) else None
+            for entry in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
+                self.capacity += float(entry.get("CapacityUnits", 0))
+            return response
+
+        return timed
+
+
+@contextmanager
+def dynamodb(tables: dict[str, str]) -> Iterator[Any]:
+    with running() as endpoint:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
+        )
+        create_tables(client, tables)
+        yield client
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def record(section: str, figures: dict[str, Any]) -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[section] = figures
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    print(f"\n{title}")
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))

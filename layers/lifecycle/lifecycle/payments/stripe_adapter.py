@@ -1,0 +1,351 @@
+"""Stripe behind the payments port: off-session PaymentIntents, reconciliation, portal, webhooks.
+
+`stripe` and the Powertools parameters utility are imported inside the functions that use them:
+importing `stripe` costs more than 100 ms, and most functions never talk to Stripe.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
+
+if TYPE_CHECKING:
+    from stripe import PaymentIntent, StripeClient, StripeError
+    from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
+
+# The API version stripe 16.1.0 was generated for; webhook endpoints must be set to the same.
+STRIPE_API_VERSION = "2026-10-28.endive"
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 8.0
+# The SDK retries connection errors, 409 and 5xx itself, with the request's idempotency key.
+MAX_NETWORK_RETRIES = 2
+# The SDK does not retry 429; these retries sleep at most 0.4 + 0.8 + 1.6 = 2.8 s in all.
+RATE_LIMIT_RETRIES = 3
+RATE_LIMIT_FIRST_DELAY_SECONDS = 0.4
+SECRET_MAX_AGE_SECONDS = 300
+WEBHOOK_TOLERANCE_SECONDS = 300
+FAILURE_MESSAGE_MAX_LENGTH = 200
+LIST_PAGE_SIZE = 100
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookSignatureInvalid(Exception):
+    """The body is not a Stripe event signed with one of our webhook secrets, recently."""
+
+
+class StripePayments:
+    """The `Payments` port on Stripe. The key is `api_key`, else env `STRIPE_SECRET_KEY` (local),
+    else the SSM SecureString named by env `STRIPE_SECRET_KEY_PARAM` (cached five minutes).
+    Env `STRIPE_API_BASE` (or `api_base`) points the client at localstripe."""
+
+    def __init__(self, api_key: str | None = None, *, api_base: str | None = None) -> None:
+        self._api_key = api_key
+        self._api_base = api_base or os.environ.get("STRIPE_API_BASE") or None
+        self._client: StripeClient | None = None
+        self._client_key: str | None = None
+
+    def charge(
+        self,
+        *,
+        customer_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentResult:
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        if not customer_id:
+            return _NO_CARD
+        client = self._stripe()
+        try:
+            payment_method = _default_payment_method(client, customer_id)
+            if payment_method is None:
+                return _NO_CARD
+            params: PaymentIntentCreateParams = {
+                "amount": amount,
+                "currency": currency,
+                "customer": customer_id,
+                "payment_method": payment_method,
+                "off_session": True,
+                "confirm": True,
+                "description": description,
+                "metadata": dict(metadata),
+            }
+            intent = _with_backoff(
+                functools.partial(
+                    client.v1.payment_intents.create,
+                    params=params,
+                    options={"idempotency_key": idempotency_key},
+                )
+            )
+        except stripe.CardError as error:
+            return _declined(error)
+        except stripe.StripeError as error:
+            if not _is_unavailable(error):
+                raise
+            # Stripe may or may not have charged: the caller records PENDING and reconciles
+            # with `find` later, and never charges this again under a new key.
+            logger.warning(
+                "Stripe charge outcome unknown",
+                extra={"error": type(error).__name__, "stripe_request_id": error.request_id},
+            )
+            return PaymentResult(PaymentOutcome.PENDING)
+        return _result(intent)
+
+    def find(self, *, customer_id: str, charge_id: str) -> PaymentResult | None:
+        """Lists the customer's PaymentIntents rather than searching them: search is eventually
+        consistent (up to a minute behind, more during incidents) and localstripe has none."""
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        if not customer_id:
+            return None  # without a customer nothing can have been charged
+        client = self._stripe()
+        found: list[PaymentResult] = []
+        params: PaymentIntentListParams = {"customer": customer_id, "limit": LIST_PAGE_SIZE}
+        try:
+            while True:
+                page = _with_backoff(functools.partial(client.v1.payment_intents.list, params))
+                found += [
+                    _result(intent)
+                    for intent in page.data
+                    if _metadata(intent, "charge_id") == charge_id
+                ]
+                if not page.has_more or not page.data:
+                    break
+                params = {**params, "starting_after": page.data[-1].id}
+        except stripe.StripeError as error:
+            if _is_unavailable(error):
+                raise PaymentsUnavailable(type(error).__name__) from error
+            raise
+        if not found:
+            return None
+        # Normally one; a retry made after Stripe forgot the idempotency key (24 h) can leave
+        # two. Money taken wins over money in flight, which wins over a decline.
+        return min(found, key=lambda result: _RECONCILE_ORDER[result.outcome])
+
+    def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        if not customer_id:
+            raise ValueError("a billing portal session needs a Stripe customer")
+        client = self._stripe()
+        try:
+            session = _with_backoff(
+                functools.partial(
+                    client.v1.billing_portal.sessions.create,
+                    params={"customer": customer_id, "return_url": return_url},
+                )
+            )
+        except stripe.StripeError as error:
+            if _is_unavailable(error):
+                raise PaymentsUnavailable(type(error).__name__) from error
+            raise
+        return session.url
+
+    def _stripe(self) -> StripeClient:
+        """One client per key; rebuilt when the key in Parameter Store changes (rotation)."""
+        key = self._secret_key()
+        if self._client is None or key != self._client_key:
+            import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+            self._client = stripe.StripeClient(
+                key,
+                stripe_version=STRIPE_API_VERSION,
+                base_addresses={"api": self._api_base} if self._api_base else None,
+                max_network_retries=MAX_NETWORK_RETRIES,
+                http_client=stripe.RequestsClient(
+                    timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+                ),
+            )
+            self._client_key = key
+        return self._client
+
+    def _secret_key(self) -> str:
+        if self._api_key:
+            return self._api_key
+        local = os.environ.get("STRIPE_SECRET_KEY")
+        if local:
+            return local
+        name = os.environ.get("STRIPE_SECRET_KEY_PARAM")
+        if not name:
+            raise RuntimeError("no Stripe key: set STRIPE_SECRET_KEY_PARAM (or STRIPE_SECRET_KEY)")
+        return _parameter(name)
+
+
+def webhook_secrets() -> list[str]:
+    """The webhook signing secrets (two during a rotation), comma-separated: env
+    `STRIPE_WEBHOOK_SECRETS` (local), else the SSM parameter named by
+    `STRIPE_WEBHOOK_SECRETS_PARAM`."""
+    text = os.environ.get("STRIPE_WEBHOOK_SECRETS")
+    if not text:
+        name = os.environ.get("STRIPE_WEBHOOK_SECRETS_PARAM")
+        if not name:
+            raise RuntimeError(
+                "no webhook secrets: set STRIPE_WEBHOOK_SECRETS_PARAM (or STRIPE_WEBHOOK_SECRETS)"
+            )
+        text = _parameter(name)
+    secrets = [secret.strip() for secret in text.split(",") if secret.strip()]
+    if not secrets:
+        raise RuntimeError("the webhook secrets parameter is empty")
+    return secrets
+
+
+def verify_webhook(
+    payload: bytes,
+    signature_header: str | None,
+    secrets: Sequence[str],
+    tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
+) -> dict[str, Any]:
+    """The event in `payload` once its `Stripe-Signature` matches one of `secrets` within
+    `tolerance` seconds of the wall clock; otherwise `WebhookSignatureInvalid`.
+
+    The signature covers the exact bytes received, so they are checked before any parsing."""
+    import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+    if not secrets:
+        raise RuntimeError("no webhook secret configured")
+    if not signature_header:
+        raise WebhookSignatureInvalid("no Stripe-Signature header")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise WebhookSignatureInvalid("the body is not UTF-8") from error
+    reason = "no secret matched"
+    for secret in secrets:
+        try:
+            # What `stripe.Webhook.construct_event` checks, without building an SDK object.
+            stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance)
+            break
+        except stripe.SignatureVerificationError as error:
+            reason = error.user_message or reason
+    else:
+        raise WebhookSignatureInvalid(reason)
+    try:
+        event = json.loads(text)
+    except ValueError as error:
+        raise WebhookSignatureInvalid("the signed body is not JSON") from error
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise WebhookSignatureInvalid("the signed body is not a Stripe event")
+    return event
+
+
+_NO_CARD = PaymentResult(
+    PaymentOutcome.FAILED,
+    failure_message="The customer has no card on file.",
+    failure_code="no_payment_method",
+)
+_RECONCILE_ORDER = {
+    PaymentOutcome.SUCCEEDED: 0,
+    PaymentOutcome.PENDING: 1,
+    PaymentOutcome.FAILED: 2,
+}
+_NEEDS_THE_CUSTOMER = {
+    "requires_action": (
+        "The payment needs the customer to authenticate.",
+        "authentication_required",
+    ),
+    "requires_payment_method": ("The payment method was declined.", "card_declined"),
+    "requires_confirmation": ("The payment was not confirmed.", "not_confirmed"),
+    "canceled": ("The payment was canceled.", "canceled"),
+}
+
+
+def _default_payment_method(client: StripeClient, customer_id: str) -> str | None:
+    """The customer's default payment method, else their first card; None when they have none."""
+    customer = _with_backoff(functools.partial(client.v1.customers.retrieve, customer_id))
+    if "deleted" in customer and customer.deleted:
+        return None
+    settings = customer.invoice_settings if "invoice_settings" in customer else None
+    default = settings.default_payment_method if settings is not None else None
+    if isinstance(default, str):
+        if default:
+            return default
+    elif default is not None:
+        return default.id  # expanded PaymentMethod
+    cards = _with_backoff(
+        functools.partial(
+            client.v1.payment_methods.list,
+            params={"customer": customer_id, "type": "card", "limit": 1},
+        )
+    )
+    return cards.data[0].id if cards.data else None
+
+
+def _result(intent: PaymentIntent) -> PaymentResult:
+    status = intent.status
+    if status == "succeeded":
+        return PaymentResult(PaymentOutcome.SUCCEEDED, intent.id)
+    if status in _NEEDS_THE_CUSTOMER:
+        message, code = _NEEDS_THE_CUSTOMER[status]
+        error = intent.last_payment_error
+        if error is not None:
+            message = error.message or message
+            code = error.code or code
+        return PaymentResult(PaymentOutcome.FAILED, intent.id, _short(message), code)
+    # `processing` (and anything newer): Stripe has not decided yet; its webhook will tell.
+    return PaymentResult(PaymentOutcome.PENDING, intent.id)
+
+
+def _declined(error: StripeError) -> PaymentResult:
+    """A card error: declined, expired, or needs authentication the customer is not here for.
+    Stripe's message for these is meant for the cardholder and never holds card data."""
+    details = error.error
+    intent = details.payment_intent if details is not None else None
+    return PaymentResult(
+        PaymentOutcome.FAILED,
+        intent.id if intent is not None else None,
+        _short(error.user_message or "The card was declined."),
+        error.code or "card_declined",
+    )
+
+
+def _is_unavailable(error: StripeError) -> bool:
+    """Stripe could not be reached, was too busy, or failed: the outcome is unknown."""
+    import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+    if isinstance(error, stripe.RateLimitError | stripe.APIConnectionError):
+        return True
+    # 409: the same idempotency key is still being processed by a concurrent request.
+    status = error.http_status
+    return isinstance(error, stripe.APIError) and (status is None or status == 409 or status >= 500)
+
+
+def _with_backoff[T](call: Callable[[], T]) -> T:
+    """`call`, retried on 429 with exponential backoff and jitter, then left to the caller."""
+    import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+    delay = RATE_LIMIT_FIRST_DELAY_SECONDS
+    for _ in range(RATE_LIMIT_RETRIES):
+        try:
+            return call()
+        except stripe.RateLimitError:
+            time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not a secret
+            delay *= 2
+    return call()
+
+
+def _parameter(name: str) -> str:
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - lazy
+
+    value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS)
+    return str(value)
+
+
+def _metadata(intent: PaymentIntent, key: str) -> str | None:
+    metadata = intent.metadata if "metadata" in intent else None
+    return metadata[key] if metadata is not None and key in metadata else None
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= FAILURE_MESSAGE_MAX_LENGTH else message[:197] + "..."

@@ -1,0 +1,457 @@
+"""localstripe (PyPI), the fake Stripe server: run on a free port, and set up customers and cards.
+
+localstripe 1.15.10 lacks a few behaviours of real Stripe that the adapter relies on. Rather than
+bend the adapter to the fake, `python -m local.localstripe` runs localstripe's own app with them
+added (see `_patch`):
+
+- PaymentIntents take a `description` (localstripe answers 400 "Unexpected description");
+- `GET /v1/payment_intents?customer=` filters by customer, newest first (localstripe: 400);
+- a declined confirmation's error is a `card_error` carrying the `payment_intent`, as on Stripe;
+- with `--idempotency-keys` (the local stack), `Idempotency-Key` replays the first answer as
+  Stripe does; without it (the tests), repeated keys charge again, as in localstripe itself;
+- data is kept in `--data-file` only, written at most every half second, instead of being
+  pickled whole to the shared `/tmp/localstripe.pickle` on every write.
+
+It listens on 127.0.0.1 only, and logs requests only with `--verbose`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from local.template import ROOT
+
+START_TIMEOUT_SECONDS = 30.0
+# localstripe accepts any key that starts with `sk_`.
+SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - not a secret: any sk_ key works
+Card = Literal["ok", "declined"]
+# `declined` attaches to the customer, then every charge on it fails (card_declined).
+CARD_NUMBERS: dict[str, str] = {"ok": "4242424242424242", "declined": "4000000000000341"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalStripe:
+    """One localstripe process on 127.0.0.1; in memory unless a data file is given."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_file: Path | None = None,
+        verbose: bool = False,
+        *,
+        idempotency_keys: bool = False,
+    ) -> None:
+        self.port = port or free_port()
+        self.data_file = data_file
+        self.verbose = verbose
+        # Off by default, like localstripe itself: the tests prove that the ledger, not the
+        # provider's idempotency keys (forgotten by Stripe after 24 h), prevents double charges.
+        self.idempotency_keys = idempotency_keys
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_in: float | None = None
+        # Its output goes to a file, not a pipe: nobody reads a pipe while it runs, and a full
+        # pipe would block the server.
+        self._log: IO[bytes] | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalStripe:
+        command = [sys.executable, "-m", "local.localstripe", "--port", str(self.port)]
+        if self.data_file is not None:
+            self.data_file.parent.mkdir(parents=True, exist_ok=True)
+            command += ["--data-file", str(self.data_file)]
+        if self.verbose:
+            command.append("--verbose")
+        if self.idempotency_keys:
+            command.append("--idempotency-keys")
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=_child_env()
+        )
+        self._wait_until_ready(began)
+        self.started_in = time.monotonic() - began
+        return self
+
+    def _wait_until_ready(self, began: float) -> None:
+        assert self.process is not None
+        while time.monotonic() - began < START_TIMEOUT_SECONDS:
+            code = self.process.poll()
+            if code is not None:
+                output = self._output()
+                self.stop()
+                raise RuntimeError(f"localstripe exited with {code}: {output}")
+            if _answers(self.api_base):
+                return
+            time.sleep(0.05)
+        output = self._output()
+        self.stop()
+        raise RuntimeError(f"localstripe did not answer within {START_TIMEOUT_SECONDS} s: {output}")
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _answers(api_base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_base}/v1/customers?limit=1", timeout=0.5):  # noqa: S310
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def running(data_file: Path | None = None) -> Iterator[str]:
+    """The API base of a localstripe to use: `STRIPE_API_BASE` when set, otherwise one started
+    here (and stopped on exit)."""
+    existing = os.environ.get("STRIPE_API_BASE")
+    if existing:
+        yield existing
+        return
+    server = LocalStripe(data_file=data_file).start()
+    try:
+        yield server.api_base
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- set-up helpers (HTTP)
+
+
+def create_customer_with_card(api_base: str, card: Card, email: str | None = None) -> str:
+    """A new customer whose default payment method is the test card `card`; its id."""
+    customer = _request(api_base, "POST", "/v1/customers", {"email": email} if email else {})
+    customer_id = str(customer["id"])
+    swap_card(api_base, customer_id, card)
+    return customer_id
+
+
+def swap_card(api_base: str, customer_id: str, card: Card) -> str:
+    """Attach a new test card, make it the default and detach the previous default; its id."""
+    customer = _request(api_base, "GET", f"/v1/customers/{customer_id}")
+    previous = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    method = _request(
+        api_base,
+        "POST",
+        "/v1/payment_methods",
+        {
+            "type": "card",
+            "card": {
+                "number": CARD_NUMBERS[card],
+                "exp_month": "12",
+                "exp_year": str(time.gmtime().tm_year + 3),
+                "cvc": "123",
+            },
+        },
+    )
+    method_id = str(method["id"])
+    _request(api_base, "POST", f"/v1/payment_methods/{method_id}/attach", {"customer": customer_id})
+    _request(
+        api_base,
+        "POST",
+        f"/v1/customers/{customer_id}",
+        {"invoice_settings": {"default_payment_method": method_id}},
+    )
+    if previous:
+        _request(api_base, "POST", f"/v1/payment_methods/{previous}/detach", {})
+    return method_id
+
+
+def register_webhook(
+    api_base: str, name: str, url: str, secret: str, events: Iterable[str] | None = None
+) -> None:
+    """Have localstripe POST its events, signed with `secret`, to `url` (all events unless
+    `events` lists some). Registering `name` again replaces it."""
+    body: dict[str, Any] = {"url": url, "secret": secret}
+    if events is not None:
+        body["events"] = list(events)
+    request = urllib.request.Request(  # noqa: S310 - local http only
+        f"{api_base}/_config/webhooks/{urllib.parse.quote(name, safe='')}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - local http only
+        pass
+
+
+def payment_intents(api_base: str, customer_id: str) -> list[dict[str, Any]]:
+    """Every PaymentIntent of the customer, newest first."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"customer": customer_id, "limit": 100}
+    while True:
+        page = _request(api_base, "GET", "/v1/payment_intents", params)
+        found += page["data"]
+        if not page["has_more"] or not page["data"]:
+            return found
+        params["starting_after"] = page["data"][-1]["id"]
+
+
+def count_payment_intents(api_base: str, customer_id: str) -> int:
+    return len(payment_intents(api_base, customer_id))
+
+
+def _request(
+    api_base: str, method: str, path: str, params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    query = urllib.parse.urlencode(_flatten(params or {}))
+    url = f"{api_base}{path}"
+    data = None
+    if method == "GET":
+        url = f"{url}?{query}" if query else url
+    else:
+        data = query.encode()
+    request = urllib.request.Request(  # noqa: S310 - local http only
+        url,
+        data=data,
+        method=method,
+        headers={
+            "Authorization": f"Bearer {SECRET_KEY}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            answer: dict[str, Any] = json.load(response)
+            return answer
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"localstripe {method} {path}: {error.code} {error.read()!r}") from error
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe's form encoding: `card[number]=...`, `events[0]=...`."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if isinstance(value, Mapping):
+            pairs += _flatten(value, name)
+        elif isinstance(value, list | tuple):
+            pairs += _flatten({str(i): item for i, item in enumerate(value)}, name)
+        elif isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        elif value is not None:
+            pairs.append((name, str(value)))
+    return pairs
+
+
+# ---------------------------------------------------------------- the server process
+
+
+def serve(port: int, data_file: Path | None, verbose: bool, idempotency_keys: bool) -> None:
+    from aiohttp import web  # noqa: PLC0415 - only the server process needs aiohttp
+
+    app = _patch(data_file, idempotency_keys)
+    access_log = logging.getLogger("aiohttp.access")
+    if verbose:
+        access_log.setLevel(logging.INFO)
+        access_log.addHandler(logging.StreamHandler())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    web.run_app(app, sock=sock, access_log=access_log if verbose else None, print=None)
+
+
+def _patch(data_file: Path | None, idempotency_keys: bool) -> Any:
+    """localstripe's aiohttp app with the behaviours of the module docstring added."""
+    from aiohttp import web  # noqa: PLC0415 - only the server process needs these
+    from localstripe import resources, server  # type: ignore[import-untyped]  # noqa: PLC0415
+    from localstripe.errors import UserError  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    payment_intent = resources.PaymentIntent
+    stripe_object = resources.StripeObject
+
+    original_init = payment_intent.__init__
+
+    def init(self: Any, description: Any = None, **data: Any) -> None:
+        if description is not None and not isinstance(description, str):
+            raise UserError(400, "Bad request")
+        original_init(self, **data)
+        self.description = description
+
+    def list_all(
+        cls: Any,
+        /,
+        url: str,
+        customer: str | None = None,
+        limit: Any = None,
+        starting_after: str | None = None,
+        **data: Any,
+    ) -> Any:
+        page = stripe_object._api_list_all.__func__(
+            cls, url, limit=limit, starting_after=starting_after, **data
+        )
+        items = [item for item in page._list if customer is None or item.customer == customer]
+        # Newest first, as Stripe lists them; creation order breaks ties within a second.
+        page._list = [
+            item
+            for _, item in sorted(
+                enumerate(items), key=lambda pair: (pair[1].created, pair[0]), reverse=True
+            )
+        ]
+        return page
+
+    original_report_failure = payment_intent._report_failure
+
+    def report_failure(self: Any) -> None:
+        try:
+            original_report_failure(self)
+        except UserError as error:
+            error.body["error"]["type"] = "card_error"
+            error.body["error"]["payment_intent"] = self._export()
+            raise
+
+    payment_intent.__init__ = init
+    payment_intent._api_list_all = classmethod(list_all)
+    payment_intent._report_failure = report_failure
+
+    # Persistence: an explicit file, written from a timer, never the shared /tmp file.
+    dirty = False
+
+    def mark_dirty(self: Any) -> None:
+        nonlocal dirty
+        dirty = True
+
+    def flush() -> None:
+        nonlocal dirty
+        if data_file is None or not dirty:
+            return
+        dirty = False
+        partial = data_file.with_suffix(data_file.suffix + ".partial")
+        with partial.open("wb") as file:
+            pickle.dump(dict(resources.store), file, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(data_file)
+
+    resources.Store.dump_to_disk = mark_dirty
+    resources.Store.try_load_from_disk = lambda self: None
+    if data_file is not None and data_file.exists():
+        with data_file.open("rb") as file:
+            dict.update(resources.store, pickle.load(file))  # noqa: S301 - our own file
+
+    async def flush_periodically(app: Any) -> Any:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                flush()
+
+        task = asyncio.ensure_future(loop())
+        yield
+        task.cancel()
+        flush()
+
+    # Idempotency: Stripe answers a repeated key with the first answer (same parameters) or a
+    # 400 idempotency_error (other parameters), and a 409 while the first is in flight.
+    answers: dict[tuple[str, str], tuple[str, int, bytes]] = {}
+    in_flight: set[tuple[str, str]] = set()
+
+    @web.middleware
+    async def idempotency(request: Any, handler: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        slot = (request.headers.get("Authorization", ""), key)
+        fingerprint = hashlib.sha256(
+            request.method.encode() + request.path_qs.encode() + await request.read()
+        ).hexdigest()
+        if slot in answers:
+            first, status, body = answers[slot]
+            if first != fingerprint:
+                error = UserError(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with.",
+                )
+                error.body["error"]["type"] = "idempotency_error"
+                raise error
+            return web.Response(
+                body=body,
+                status=status,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        if slot in in_flight:
+            raise UserError(409, "There is currently another in-progress request using this key.")
+        in_flight.add(slot)
+        try:
+            try:
+                response = await handler(request)
+            except UserError as error:
+                response = error.to_response()
+            if response.status < 500 and response.status != 429:
+                answers[slot] = (fingerprint, response.status, response.body)
+            return response
+        finally:
+            in_flight.discard(slot)
+
+    app = server.app
+    if idempotency_keys:
+        app.middlewares.append(idempotency)
+    app.cleanup_ctx.append(flush_periodically)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--data-file", type=Path, default=None)
+    parser.add_argument("--verbose", action="store_true", help="log requests and webhooks")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="replay answers to repeated keys, as Stripe"
+    )
+    args = parser.parse_args(argv)
+    serve(args.port, args.data_file, args.verbose, args.idempotency_keys)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The ledger makes charging exactly-once, against DynamoDB Local and a real localstripe that
+(like localstripe itself) ignores idempotency keys: the ledger alone prevents a second charge."""
+
+from __future__ import annotations
+
+import pytest
+from lifecycle.clock import FixedClock
+from lifecycle.payments.port import PaymentOutcome
+from lifecycle.payments.stripe_adapter import StripePayments
+from lifecycle.rules.calendar import utc
+from lifecycle.rules.catalog import DEFAULT_CATALOG
+from lifecycle.rules.errors import PaymentFailed
+from lifecycle.rules.integration import NewIntegration, create
+from lifecycle.rules.model import Account, AccountStatus, user
+from lifecycle.store.ledger import ChargeStatus
+from lifecycle.usecases import charging
+from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.usecases.services import Services
+
+from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
+
+pytestmark = pytest.mark.integration
+
+T0 = utc(2026, 11, 21, 10)
+
+
+class Crash(Exception):
+    """The process dies between the provider's answer and the ledger update."""
+
+
+def setup(store, localstripe_base, card="ok"):
+    customer = create_customer_with_card(localstripe_base, card)
+    account = Account(
+        id="acc_1",
+        status=AccountStatus.ACTIVE,
+        created_at=T0,
+        stripe_customer_id=customer,
+        has_payment_method=True,
+        version=1,
+    )
+    store.create_account(account)
+    services = Services(
+        store=store,
+        payments=StripePayments(SECRET_KEY, api_base=localstripe_base),
+        clock=FixedClock(T0),
+        catalog=DEFAULT_CATALOG,
+    )
+    decision = create(
+        "int_1",
+        account,
+        NewIntegration("Acme to Shopify", "acme", "shopify", "standard"),
+        T0,
+        user("u"),
+        DEFAULT_CATALOG,
+    )
+    return services, account, customer, decision
+
+
+def test_a_successful_charge_is_one_payment_intent_and_one_applied_ledger_line(
+    store, localstripe_base
+):
+    services, account, customer, decision = setup(store, localstripe_base)
+    collected = collect(services, account, decision.charge, {"type": "create_integration"}, T0)
+    apply_paid(services, collected, decision)
+    assert count_payment_intents(localstripe_base, customer) == 1
+    (line,), _ = store.list_charges("acc_1")
+    assert (line.amount, line.status, line.applied) == (4900, ChargeStatus.SUCCEEDED, True)
+    assert line.stripe_payment_intent.startswith("pi_")
+    assert store.get_integration("acc_1", "int_1") is not None
+
+
+def test_a_declined_card_is_a_failed_line_and_nothing_is_applied(store, localstripe_base):
+    services, account, _customer, decision = setup(store, localstripe_base, card="declined")
+    with pytest.raises(PaymentFailed):
+        collect(services, account, decision.charge, {"type": "create_integration"}, T0)
+    (line,), _ = store.list_charges("acc_1")
+    assert line.status is ChargeStatus.FAILED
+    assert store.get_integration("acc_1", "int_1") is None
+
+
+def test_a_retry_after_a_crash_between_the_charge_and_the_ledger_update_charges_once(
+    store, localstripe_base, monkeypatch
+):
+    services, account, customer, decision = setup(store, localstripe_base)
+    real_settle = charging._settle
+
+    def crash_after_stripe_answered(*args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(charging, "_settle", crash_after_stripe_answered)
+    with pytest.raises(Crash):
+        collect(services, account, decision.charge, {"type": "create_integration"}, T0)
+    assert count_payment_intents(localstripe_base, customer) == 1
+    (line,), _ = store.list_charges("acc_1")
+    assert line.status is ChargeStatus.PENDING  # the ledger did not hear back
+
+    monkeypatch.setattr(charging, "_settle", real_settle)
+    collected = collect(services, account, decision.charge, {"type": "create_integration"}, T0)
+    apply_paid(services, collected, decision)
+    assert count_payment_intents(localstripe_base, customer) == 1  # reconciled, not recharged
+    (line,), _ = store.list_charges("acc_1")
+    assert (line.status, line.applied) == (ChargeStatus.SUCCEEDED, True)
+    assert store.get_integration("acc_1", "int_1") is not None
+
+
+def test_a_retry_after_success_and_apply_neither_charges_nor_applies_again(store, localstripe_base):
+    services, account, customer, decision = setup(store, localstripe_base)
+    apply_paid(services, collect(services, account, decision.charge, {}, T0), decision)
+    again = collect(services, account, decision.charge, {}, T0)
+    assert again.already_applied
+    assert count_payment_intents(localstripe_base, customer) == 1
+
+
+def test_localstripe_here_really_ignores_idempotency_keys(localstripe_base):
+    """Guard for the tests above: if the fake deduplicated keys, they would prove nothing."""
+    customer = create_customer_with_card(localstripe_base, "ok")
+    payments = StripePayments(SECRET_KEY, api_base=localstripe_base)
+    for _ in range(2):
+        result = payments.charge(
+            customer_id=customer,
+            amount=900,
+            currency="usd",
+            description="x",
+            idempotency_key="same-key",
+            metadata={"charge_id": "ch_x"},
+        )
+        assert result.outcome is PaymentOutcome.SUCCEEDED
+    assert count_payment_intents(localstripe_base, customer) == 2

@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from bench.harness import TimedClient, dynamodb, median, record, table
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
@@ -19,8 +20,6 @@ from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.rules.renewal import decide_renewal
 from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services, use_services
-
-from bench.harness import TimedClient, dynamodb, median, record, table
 from tests.api_events import invoke
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "60"))

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
 from lifecycle.http.handler import api, current_caller, resolver
 from lifecycle.http.models import (
     AccountView,

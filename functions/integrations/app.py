@@ -4,6 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+
 from lifecycle.http.handler import api, current_caller, idempotency_key, resolver
 from lifecycle.http.models import (
     CreateIntegration,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from botocore.config import Config
-from lifecycle.store.repository import Store
 
+from lifecycle.store.repository import Store
 from local.dynamodb_local import DynamoDBLocal
 from local.localstripe import LocalStripe
 from local.tables import create_tables

@@ -7,13 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.integration import Action, Command, NewIntegration, create, decide
 from lifecycle.rules.model import AccountStatus, CancelReason, Status, user
 from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal
 from lifecycle.store.repository import Store, due_shard
-
 from tests.factories import CATALOG, account
 
 pytestmark = pytest.mark.integration

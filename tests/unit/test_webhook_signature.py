@@ -8,13 +8,14 @@ import boto3
 import pytest
 import stripe
 from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
 from lifecycle.payments.stripe_adapter import (
     STRIPE_API_VERSION,
     WebhookSignatureInvalid,
     verify_webhook,
     webhook_secrets,
 )
-from moto import mock_aws
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "stripe"
 SAMPLES = sorted(EVENTS.glob("*.json"))

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
@@ -14,7 +15,6 @@ from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.settings import settings
 from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services, use_services
-
 from local.tables import create_tables
 
 T0 = utc(2026, 11, 21, 10)

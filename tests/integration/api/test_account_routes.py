@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from lifecycle.rules.account import settle
 from lifecycle.rules.model import SYSTEM, AccountStatus
 from lifecycle.rules.renewal import decide_renewal
-
 from tests.api_events import claims, invoke
 from tests.integration.api.conftest import T0, add_account
 

@@ -6,9 +6,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+
 from lifecycle.rules.model import AccountStatus
 from lifecycle.rules.renewal import decide_renewal
-
 from tests.api_events import claims, invoke
 from tests.integration.api.conftest import T0, add_account
 

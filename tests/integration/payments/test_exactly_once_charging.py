@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lifecycle.clock import FixedClock
 from lifecycle.payments.port import PaymentOutcome
 from lifecycle.payments.stripe_adapter import StripePayments
@@ -16,7 +17,6 @@ from lifecycle.store.ledger import ChargeStatus
 from lifecycle.usecases import charging
 from lifecycle.usecases.charging import apply_paid, collect
 from lifecycle.usecases.services import Services
-
 from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
 
 pytestmark = pytest.mark.integration

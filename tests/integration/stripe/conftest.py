@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from lifecycle.payments.stripe_adapter import StripePayments
 
+from lifecycle.payments.stripe_adapter import StripePayments
 from local.localstripe import SECRET_KEY
 
 

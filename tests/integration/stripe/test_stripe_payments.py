@@ -15,12 +15,12 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from lifecycle.ids import new_id
-from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
-from lifecycle.payments.stripe_adapter import StripePayments, verify_webhook
 from moto import mock_aws
 from stripe import AuthenticationError
 
+from lifecycle.ids import new_id
+from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
+from lifecycle.payments.stripe_adapter import StripePayments, verify_webhook
 from local.localstripe import (
     count_payment_intents,
     create_customer_with_card,

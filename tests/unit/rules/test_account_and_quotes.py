@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from lifecycle.rules.account import (
     ACCOUNT_TRANSITIONS,
     AccountAction,
@@ -29,7 +30,6 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.quotes import account_reactivation_lines, build_quote, check_quote
-
 from tests.factories import CATALOG, account, integration
 
 BOB = user("bob")

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
 from lifecycle.rules.calendar import add_month, format_instant, parse_instant, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG, Catalog
 from lifecycle.rules.errors import ValidationFailed

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import (
     AccountNotActive,
@@ -31,7 +32,6 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.quotes import reactivation_line
-
 from tests.factories import ANCHOR, CATALOG, account, integration
 
 ALICE = user("alice")

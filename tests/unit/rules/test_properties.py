@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.errors import DomainError
 from lifecycle.rules.integration import Action, Command, QuoteRef, decide
@@ -19,7 +20,6 @@ from lifecycle.rules.model import (
 from lifecycle.rules.money import prorate
 from lifecycle.rules.quotes import reactivation_line
 from lifecycle.rules.renewal import decide_deletion, decide_renewal
-
 from tests.factories import CATALOG, integration
 
 

@@ -4,10 +4,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.model import AccountStatus, BillingState, DetailType, Status, SuspensionReason
 from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal, due_entry
-
 from tests.factories import CATALOG, integration
 
 END = utc(2026, 12, 21, 10)  # the end of period 0 of an integration anchored 2026-11-21T10:00Z

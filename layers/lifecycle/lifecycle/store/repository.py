@@ -587,6 +587,30 @@ class Store:
             actions.append(self._put(item, "attribute_not_exists(PK)"))
         return actions
 
+    def mark_published(self, account_id: str, event_id: str, at: datetime) -> bool:
+        """Record that an outbox event went out; False when it already had (a redelivery)."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with the client
+
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(account_pk(account_id), f"OUTBOX#{event_id}"),
+                UpdateExpression="SET published_at = :at",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(published_at)",
+                ExpressionAttributeValues={":at": items.t(at)},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        finally:
+            self.counter.record("UpdateItem")
+        return True
+
+    def is_published(self, account_id: str, event_id: str) -> bool:
+        item = self._get(_key(account_pk(account_id), f"OUTBOX#{event_id}"))
+        return bool(item and "published_at" in item)
+
     # ---- sweeps -------------------------------------------------------------------------
 
     def due(self, kind: DueKind, now: datetime, *, page_size: int = 500) -> Iterator[DueKey]:

@@ -1,5 +1,28 @@
-"""The deletion_sweep function (template.yaml); a placeholder until its issue lands."""
+"""Deletion sweep (hourly): delete cancel_pending integrations whose paid period has ended.
+The ledger stays; a tombstone goes to the account's activity; product listings are never
+touched (the sync engine is only told to stop, by IntegrationDeleted)."""
 
-from lifecycle.placeholder import not_implemented as lambda_handler
+from __future__ import annotations
 
-__all__ = ["lambda_handler"]
+from collections import Counter
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from lifecycle.observability import logger, metrics
+from lifecycle.schedule import ScheduledEvent
+from lifecycle.usecases import renewals
+from lifecycle.usecases.services import services
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@event_parser(model=ScheduledEvent)
+def lambda_handler(event: ScheduledEvent, context: Any) -> dict[str, int]:
+    outcomes = Counter(o.result for o in renewals.delete_due(services()))
+    metrics.add_metric(name="IntegrationsDeleted", unit="Count", value=outcomes["deleted"])
+    logger.info(
+        "deletion sweep",
+        extra={"outcomes": dict(outcomes), "scheduled_time": event.time.isoformat()},
+    )
+    return {"deleted": outcomes["deleted"], **{k: v for k, v in outcomes.items() if k != "deleted"}}

@@ -1,5 +1,63 @@
-"""The renewal_sweep function (template.yaml); a placeholder until its issue lands."""
+"""Renewal sweep (every 15 minutes): enqueue every integration due for renewal or a payment
+retry, read from the sparse due index (work grows with what is due, never with the table)."""
 
-from lifecycle.placeholder import not_implemented as lambda_handler
+from __future__ import annotations
 
-__all__ = ["lambda_handler"]
+import functools
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from lifecycle.observability import logger, metrics
+from lifecycle.rules.renewal import DueKind
+from lifecycle.schedule import ScheduledEvent
+from lifecycle.settings import settings
+from lifecycle.usecases import renewals
+from lifecycle.usecases.services import services
+
+BATCH = 10  # SendMessageBatch's limit
+
+
+@functools.cache
+def _sqs() -> Any:
+    import boto3  # noqa: PLC0415 - built on first use, never at import
+
+    return boto3.client("sqs")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@event_parser(model=ScheduledEvent)
+def lambda_handler(event: ScheduledEvent, context: Any) -> dict[str, int]:
+    queue_url = settings().renewal_queue_url
+    if not queue_url:
+        raise RuntimeError("RENEWAL_QUEUE_URL is not set")
+    entries: list[dict[str, str]] = []
+    enqueued = 0
+    for key in renewals.due(services(), DueKind.RENEWAL):
+        body = {
+            "account_id": key.account_id,
+            "integration_id": key.integration_id,
+            "due_at": key.due_at,
+        }
+        entries.append({"Id": str(len(entries)), "MessageBody": json.dumps(body)})
+        if len(entries) == BATCH:
+            enqueued += _send(queue_url, entries)
+            entries = []
+    if entries:
+        enqueued += _send(queue_url, entries)
+    metrics.add_metric(name="RenewalsEnqueued", unit="Count", value=enqueued)
+    logger.info(
+        "renewal sweep", extra={"enqueued": enqueued, "scheduled_time": event.time.isoformat()}
+    )
+    return {"enqueued": enqueued}
+
+
+def _send(queue_url: str, entries: list[dict[str, str]]) -> int:
+    response = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
+    failed = response.get("Failed") or []
+    if failed:
+        # The schedule retries the whole sweep; messages already sent are harmless duplicates.
+        raise RuntimeError(f"{len(failed)} renewal messages were not enqueued")
+    return len(entries)

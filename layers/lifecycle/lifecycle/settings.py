@@ -17,6 +17,7 @@ class Settings:
     event_bus_name: str = "integrations"
     renewal_queue_url: str | None = None
     stripe_rate_per_second: float = 25.0
+    renewal_worker_concurrency: int = 5
     catalog: Catalog = field(default_factory=lambda: DEFAULT_CATALOG)
 
     @classmethod
@@ -28,6 +29,7 @@ class Settings:
             event_bus_name=env.get("EVENT_BUS_NAME", "integrations"),
             renewal_queue_url=env.get("RENEWAL_QUEUE_URL") or None,
             stripe_rate_per_second=float(env.get("STRIPE_RATE_PER_SECOND", "25")),
+            renewal_worker_concurrency=int(env.get("RENEWAL_WORKER_CONCURRENCY", "5")),
             catalog=_catalog(env.get("PRICE_CATALOG")),
         )
 

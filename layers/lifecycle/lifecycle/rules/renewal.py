@@ -94,30 +94,11 @@ def decide_renewal(
             charge=None,
             paid=suspension(integration, now, SuspensionReason.ACCOUNT_CANCELLED),
         )
+    paid, fee = renewed(integration, now, catalog)
     end = integration.current_period_end
     next_end = add_month(integration.anchor, integration.period_index + 2)
-    fee = renewal_fee(integration.status, catalog.monthly_fee(integration.plan), catalog.frozen_fee)
-    assert fee is not None  # only active, freeze_pending and frozen reach here
     renewed_status = _renewed_status(integration.status)
-    renewed = next_version(
-        integration,
-        status=renewed_status,
-        period_index=integration.period_index + 1,
-        current_period_start=end,
-        current_period_end=next_end,
-        billing_state=BillingState.OK,
-        dunning_attempts=0,
-        next_attempt_at=None,
-    )
     period = {"period_start": format_instant(end), "period_end": format_instant(next_end)}
-    events = [integration_event(renewed, DetailType.INTEGRATION_RENEWED, now, amount=fee, **period)]
-    history = [
-        history_entry(DetailType.INTEGRATION_RENEWED, SYSTEM, now, {"amount": fee, **period})
-    ]
-    if integration.status is Status.FREEZE_PENDING:
-        events.insert(0, integration_event(renewed, DetailType.INTEGRATION_FROZEN, now))
-        history.insert(0, history_entry(DetailType.INTEGRATION_FROZEN, SYSTEM, now))
-    paid = Decision(before=integration, after=renewed, events=tuple(events), history=tuple(history))
     if fee == 0:
         return Renewal(charge=None, paid=paid)
     attempt = integration.dunning_attempts + 1
@@ -139,6 +120,39 @@ def decide_renewal(
         ledger_key=key,
     )
     return Renewal(charge=charge, paid=paid, declined=_declined(integration, now, charge))
+
+
+def renewed(integration: Integration, now: datetime, catalog: Catalog) -> tuple[Decision, int]:
+    """The renewal of the period ending at `current_period_end`, as applied once it is paid
+    (by the sweep's charge, a dunning retry, or Stripe's webhook for that charge): the next
+    anchored period, a pending freeze taking effect. Returns the decision and the fee."""
+    end = integration.current_period_end
+    next_end = add_month(integration.anchor, integration.period_index + 2)
+    fee = renewal_fee(integration.status, catalog.monthly_fee(integration.plan), catalog.frozen_fee)
+    if fee is None:
+        raise ValueError(f"a {integration.status.value} integration is not renewed")
+    after = next_version(
+        integration,
+        status=_renewed_status(integration.status),
+        period_index=integration.period_index + 1,
+        current_period_start=end,
+        current_period_end=next_end,
+        billing_state=BillingState.OK,
+        dunning_attempts=0,
+        next_attempt_at=None,
+    )
+    period = {"period_start": format_instant(end), "period_end": format_instant(next_end)}
+    events = [integration_event(after, DetailType.INTEGRATION_RENEWED, now, amount=fee, **period)]
+    history = [
+        history_entry(DetailType.INTEGRATION_RENEWED, SYSTEM, now, {"amount": fee, **period})
+    ]
+    if integration.status is Status.FREEZE_PENDING:
+        events.insert(0, integration_event(after, DetailType.INTEGRATION_FROZEN, now))
+        history.insert(0, history_entry(DetailType.INTEGRATION_FROZEN, SYSTEM, now))
+    decision = Decision(
+        before=integration, after=after, events=tuple(events), history=tuple(history)
+    )
+    return decision, fee
 
 
 def _declined(integration: Integration, now: datetime, charge: ChargeRequest) -> Decision:

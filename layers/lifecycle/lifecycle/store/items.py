@@ -332,6 +332,7 @@ def charge_attributes(charge: ChargeRecord) -> Item:
         "action": j(dict(charge.action)),
         "created_at": t(charge.created_at),
         "updated_at": t(charge.updated_at),
+        "lease_until": n(charge.lease_until),
     }
     put_optional(
         item,
@@ -362,4 +363,5 @@ def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
         updated_at=req_t(item, "updated_at"),
         stripe_payment_intent=get_s(item, "stripe_payment_intent"),
         failure_message=get_s(item, "failure_message"),
+        lease_until=get_n(item, "lease_until"),
     )

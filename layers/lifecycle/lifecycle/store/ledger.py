@@ -38,3 +38,6 @@ class ChargeRecord:
     action: Mapping[str, Any] = field(default_factory=dict)
     stripe_payment_intent: str | None = None
     failure_message: str | None = None
+    # Wall-clock epoch second until which the worker that wrote the line owns the call to the
+    # provider; another worker finding the line pending waits instead of charging too.
+    lease_until: int = 0

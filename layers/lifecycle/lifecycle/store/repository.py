@@ -92,6 +92,10 @@ def charge_key_sk(ledger_key: str) -> str:
     return f"CHARGEKEY#{ledger_key}"
 
 
+def purge_sk(integration_id: str) -> str:
+    return f"PURGE#{integration_id}"
+
+
 def quote_sk(quote_id: str) -> str:
     return f"QUOTE#{quote_id}"
 
@@ -409,11 +413,13 @@ class Store:
         }
         return self._put(
             row,
-            "#status = :status AND attempt = :attempt AND applied = :applied",
+            "#status = :status AND attempt = :attempt AND applied = :applied"
+            " AND lease_until = :lease",
             {
                 ":status": items.s(before.status.value),
                 ":attempt": items.n(before.attempt),
                 ":applied": {"BOOL": before.applied},
+                ":lease": items.n(before.lease_until),
             },
             names={"#status": "status"},
         )
@@ -492,6 +498,21 @@ class Store:
             )
             actions.append(
                 {"Delete": {"TableName": self.table_name, "Key": _key(pk, settings_sk(subject.id))}}
+            )
+            # A marker in the deletion sweep's part of the due index: the integration's history
+            # lines (too many for this transaction) are purged after it, even after a crash.
+            deleted_at = (
+                decision.tombstone.deleted_at if decision.tombstone else subject.current_period_end
+            )
+            actions.append(
+                self._put(
+                    {
+                        **_key(pk, purge_sk(subject.id)),
+                        "type": items.s("purge"),
+                        "GSI1PK": items.s(due_partition(DueKind.DELETION, due_shard(subject.id))),
+                        "GSI1SK": items.s(f"{format_instant(deleted_at)}#{subject.id}"),
+                    }
+                )
             )
         else:
             item = self._integration_item(decision.after)
@@ -611,6 +632,29 @@ class Store:
         item = self._get(_key(account_pk(account_id), f"OUTBOX#{event_id}"))
         return bool(item and "published_at" in item)
 
+    def purge_history(self, account_id: str, integration_id: str) -> int:
+        """Remove a deleted integration's history lines, then its purge marker. Refuses while
+        the integration exists (history is only ever removed with it)."""
+        if self.get_integration(account_id, integration_id) is not None:
+            raise Conflict("The integration exists: its history is kept.")
+        pk = account_pk(account_id)
+        keys = [
+            {"PK": item["PK"], "SK": item["SK"]}
+            for item in self._query_prefix(pk, history_prefix(integration_id), keys_only=True)
+        ]
+        keys.append(_key(pk, purge_sk(integration_id)))
+        for start in range(0, len(keys), 25):
+            pending: dict[str, Any] = {
+                self.table_name: [
+                    {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
+                ]
+            }
+            while pending:
+                response = self.client.batch_write_item(RequestItems=pending)
+                self.counter.record("BatchWriteItem")
+                pending = response.get("UnprocessedItems") or {}
+        return len(keys) - 1
+
     # ---- sweeps -------------------------------------------------------------------------
 
     def due(self, kind: DueKind, now: datetime, *, page_size: int = 500) -> Iterator[DueKey]:
@@ -653,12 +697,14 @@ class Store:
         self.counter.record("GetItem", 1 if item else 0)
         return item
 
-    def _query_prefix(self, pk: str, prefix: str) -> Iterator[Item]:
+    def _query_prefix(self, pk: str, prefix: str, *, keys_only: bool = False) -> Iterator[Item]:
         query: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s(prefix)},
         }
+        if keys_only:
+            query["ProjectionExpression"] = "PK, SK"
         while True:
             response = self.client.query(**query)
             self.counter.record("Query", response.get("ScannedCount", 0))

@@ -11,6 +11,7 @@ forgets idempotency keys after 24 hours, the ledger does not) instead of chargin
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,6 +23,14 @@ from lifecycle.rules.errors import Conflict, PaymentFailed, PaymentPending
 from lifecycle.rules.model import Account, ChargeKind, ChargeRequest, Decision
 from lifecycle.store.ledger import ChargeRecord, ChargeStatus
 from lifecycle.usecases.services import Services
+
+# How long the worker that wrote a pending line owns the provider call (wall clock): longer
+# than the adapter's worst case (three attempts of 10 s) so that two workers never both call.
+LEASE_SECONDS = 60
+
+
+def _lease() -> int:
+    return int(time.time()) + LEASE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ def collect(
         updated_at=now,
         attempt=request.attempt,
         action=dict(action),
+        lease_until=_lease(),
     )
     try:
         store.begin_charge(record)
@@ -108,6 +118,7 @@ def _resume(
             amount=request.amount,
             failure_message=None,
             updated_at=now,
+            lease_until=_lease(),
         )
         store.save_charge(existing, retry)
         return None

@@ -1,0 +1,86 @@
+"""Renewal tests: DynamoDB Local, a real localstripe, and the business clock injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from lifecycle.clock import FixedClock
+from lifecycle.payments.stripe_adapter import StripePayments
+from lifecycle.rules.calendar import utc
+from lifecycle.rules.catalog import DEFAULT_CATALOG
+from lifecycle.rules.integration import NewIntegration, create
+from lifecycle.rules.model import Account, AccountStatus, Integration, user
+from lifecycle.rules.renewal import DueKind
+from lifecycle.usecases import renewals
+from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.usecases.services import Services
+from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
+
+T0 = utc(2026, 11, 21, 10)
+
+
+@dataclass
+class World:
+    services: Services
+    clock: FixedClock
+    stripe_base: str
+    customer: str
+    account: Account
+
+    @property
+    def store(self):
+        return self.services.store
+
+    def add(self, integration_id: str, plan: str = "standard", at=None) -> Integration:
+        """An integration created (and charged) the way the API does it."""
+        at = at or self.clock.now()
+        decision = create(
+            integration_id,
+            self.store.get_account(self.account.id) or self.account,
+            NewIntegration(f"Feed {integration_id}", "acme", "shopify", plan),
+            at,
+            user("u"),
+            DEFAULT_CATALOG,
+        )
+        apply_paid(
+            self.services, collect(self.services, self.account, decision.charge, {}, at), decision
+        )
+        return decision.after
+
+    def sweep(self) -> list[renewals.Outcome]:
+        """The renewal sweep and its workers, in-process: every due integration once."""
+        return [
+            renewals.renew(self.services, key.account_id, key.integration_id)
+            for key in renewals.due(self.services, DueKind.RENEWAL)
+        ]
+
+    def payment_intents(self) -> int:
+        return count_payment_intents(self.stripe_base, self.customer)
+
+    def ledger(self, integration_id: str | None = None):
+        lines, _ = self.store.list_charges(self.account.id, limit=100)
+        return [c for c in lines if integration_id is None or integration_id in c.integration_ids]
+
+
+@pytest.fixture
+def world(store, localstripe_base) -> World:
+    customer = create_customer_with_card(localstripe_base, "ok")
+    account = Account(
+        id="acc_1",
+        status=AccountStatus.ACTIVE,
+        created_at=T0,
+        stripe_customer_id=customer,
+        has_payment_method=True,
+        version=1,
+    )
+    store.create_account(account)
+    clock = FixedClock(T0)
+    services = Services(
+        store=store,
+        payments=StripePayments(SECRET_KEY, api_base=localstripe_base),
+        clock=clock,
+        catalog=DEFAULT_CATALOG,
+    )
+    return World(services, clock, localstripe_base, customer, account)

@@ -74,6 +74,13 @@ class FakePayments:
                     return charge.result
             return None
 
+    def payment_metadata(self, payment_intent_id: str) -> Mapping[str, str] | None:
+        with self._lock:
+            for charge in self.charges:
+                if charge.result.payment_intent_id == payment_intent_id:
+                    return dict(charge.metadata)
+            return None
+
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         return f"https://billing.example.test/session/{customer_id}?return_url={return_url}"
 

@@ -48,6 +48,11 @@ class Payments(Protocol):
         crash or timeout, since provider idempotency keys expire after 24 hours."""
         ...
 
+    def payment_metadata(self, payment_intent_id: str) -> Mapping[str, str] | None:
+        """The metadata we set on a PaymentIntent (account_id, charge_id...): disputes do not
+        carry it, so a dispute is traced to its ledger line through its PaymentIntent."""
+        ...
+
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         """A customer portal session URL where the merchant manages payment methods."""
         ...

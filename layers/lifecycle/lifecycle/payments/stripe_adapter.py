@@ -134,6 +134,24 @@ class StripePayments:
         # two. Money taken wins over money in flight, which wins over a decline.
         return min(found, key=lambda result: _RECONCILE_ORDER[result.outcome])
 
+    def payment_metadata(self, payment_intent_id: str) -> Mapping[str, str] | None:
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        client = self._stripe()
+        try:
+            intent = _with_backoff(
+                functools.partial(client.v1.payment_intents.retrieve, payment_intent_id)
+            )
+        except stripe.InvalidRequestError:
+            return None  # not a PaymentIntent of this account
+        except stripe.StripeError as error:
+            if _is_unavailable(error):
+                raise PaymentsUnavailable(type(error).__name__) from error
+            raise
+        keys = ("account_id", "charge_id", "integration_ids", "kind")
+        found = {key: value for key in keys if (value := _metadata(intent, key)) is not None}
+        return found or None
+
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
 

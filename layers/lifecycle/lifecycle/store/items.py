@@ -333,6 +333,8 @@ def charge_attributes(charge: ChargeRecord) -> Item:
         "created_at": t(charge.created_at),
         "updated_at": t(charge.updated_at),
         "lease_until": n(charge.lease_until),
+        "disputed": {"BOOL": charge.disputed},
+        "revision": n(charge.revision),
     }
     put_optional(
         item,
@@ -364,4 +366,6 @@ def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
         stripe_payment_intent=get_s(item, "stripe_payment_intent"),
         failure_message=get_s(item, "failure_message"),
         lease_until=get_n(item, "lease_until"),
+        disputed=bool(item.get("disputed", {}).get("BOOL", False)),
+        revision=get_n(item, "revision"),
     )

@@ -41,3 +41,7 @@ class ChargeRecord:
     # Wall-clock epoch second until which the worker that wrote the line owns the call to the
     # provider; another worker finding the line pending waits instead of charging too.
     lease_until: int = 0
+    # A dispute was opened on the payment (the status stays what it was).
+    disputed: bool = False
+    # Bumped by every write: each write is conditioned on the revision it was decided from.
+    revision: int = 0

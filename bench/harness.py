@@ -25,6 +25,8 @@ for _name, _value in {
     "AWS_SECRET_ACCESS_KEY": "bench",
     "POWERTOOLS_METRICS_NAMESPACE": "Integrations",
     "POWERTOOLS_SERVICE_NAME": "integrations",
+    # The use cases record metrics; outside a handler nothing flushes them but the buffer.
+    "POWERTOOLS_METRICS_DISABLED": "true",
 }.items():
     os.environ.setdefault(_name, _value)
 

@@ -19,6 +19,7 @@ from lifecycle.http.problems import (
     from_domain_error,
     problem,
     problem_response,
+    transient_problem,
 )
 from lifecycle.observability import logger, metrics
 from lifecycle.rules.errors import DomainError
@@ -72,15 +73,23 @@ def resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[Any]:
+        transient = transient_problem(error)
+        if transient is not None:
+            logger.warning("dependency unavailable", extra={"error": type(error).__name__})
+            return _problem(transient, retry_after=2)
         logger.exception("unexpected error")
         return _problem(problem("internal_error", "Something went wrong on our side. Retry later."))
 
     return app
 
 
-def _problem(body: dict[str, Any]) -> Response[Any]:
+def _problem(body: dict[str, Any], retry_after: int | None = None) -> Response[Any]:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
     return Response(
-        status_code=int(body["status"]), content_type=PROBLEM_CONTENT_TYPE, body=json.dumps(body)
+        status_code=int(body["status"]),
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(body),
+        headers=headers,
     )
 
 

@@ -27,6 +27,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "validation_error": 422,
     "idempotency_key_reused": 422,
     "payment_pending": 503,
+    "service_unavailable": 503,
     "internal_error": 500,
 }
 TITLES: Mapping[str, str] = {
@@ -36,10 +37,24 @@ TITLES: Mapping[str, str] = {
     "unsupported_media_type": "Unsupported media type",
     "idempotency_key_reused": "Idempotency key reused",
     "internal_error": "Internal error",
+    "service_unavailable": "Service unavailable",
 }
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Codes whose answer must not be replayed for the same Idempotency-Key: trying again may work.
-RETRYABLE_CODES = frozenset({"conflict", "payment_pending", "internal_error"})
+RETRYABLE_CODES = frozenset(
+    {"conflict", "payment_pending", "service_unavailable", "internal_error"}
+)
+# DynamoDB answers that mean "not now" once botocore's own retries are spent.
+_TRANSIENT_AWS_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
 
 
 def problem(code: str, detail: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -67,3 +82,36 @@ def problem_response(
         "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **(headers or {})},
         "body": json.dumps(body),
     }
+
+
+def transient_problem(error: Exception) -> dict[str, Any] | None:
+    """A retryable 503 for an outage of a dependency (DynamoDB throttling or unreachable, the
+    payment provider unreachable), or None for anything else (a bug: 500)."""
+    from lifecycle.payments.port import PaymentsUnavailable  # noqa: PLC0415
+
+    if isinstance(error, PaymentsUnavailable):
+        return problem(
+            "payment_pending",
+            "The payment provider is unreachable. Nothing was changed; retry in a moment.",
+        )
+    response = getattr(error, "response", None)
+    code = ((response or {}).get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    reasons = {
+        reason.get("Code")
+        for reason in ((response or {}).get("CancellationReasons") or [])
+        if isinstance(reason, dict)
+    }
+    transient = code in _TRANSIENT_AWS_CODES or (
+        code == "TransactionCanceledException"
+        and bool(reasons & {"ThrottlingError", "TransactionConflict"})
+    )
+    if transient or type(error).__name__ in {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+    }:
+        return problem(
+            "service_unavailable", "A dependency is busy. Nothing was changed; retry shortly."
+        )
+    return None

@@ -104,9 +104,17 @@ def _resume(
         found = services.payments.find(
             customer_id=account.stripe_customer_id or "", charge_id=existing.id
         )
-        if found is None:
-            return None  # never reached the provider: charge now, same idempotency key
-        return _settle(services, existing, found, now)
+        if found is not None:
+            return _settle(services, existing, found, now)
+        if time.time() < existing.lease_until:
+            raise PaymentPending(
+                "This payment is being collected right now. Retry in a moment: you will not be"
+                " charged twice.",
+                charge_id=existing.id,
+            )
+        # The worker that wrote the line died before reaching the provider: take it over.
+        store.save_charge(existing, replace(existing, lease_until=_lease(), updated_at=now))
+        return None
     if existing.status is ChargeStatus.FAILED:
         if request.kind is ChargeKind.RENEWAL and existing.attempt >= request.attempt:
             raise PaymentFailed(existing.failure_message or "The renewal charge was declined.")

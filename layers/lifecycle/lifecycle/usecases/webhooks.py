@@ -57,7 +57,11 @@ def handle(services: Services, event: dict[str, Any]) -> str:
     store = services.store
     if store.webhook_event_seen(event_id):
         return "duplicate"
-    obj = (event.get("data") or {}).get("object") or {}
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        store.record_webhook_event(event_id, event_type, services.clock.now())
+        return "malformed"
     line = _line_of(services, obj, event_type)
     result = "unknown_charge" if line is None else _apply(services, line, event_type, obj)
     store.record_webhook_event(event_id, event_type, services.clock.now())
@@ -65,15 +69,28 @@ def handle(services: Services, event: dict[str, Any]) -> str:
 
 
 def _line_of(services: Services, obj: dict[str, Any], event_type: str) -> ChargeRecord | None:
-    metadata = obj.get("metadata") or {}
-    if not metadata.get("charge_id") and event_type.startswith("charge."):
-        intent = obj.get("payment_intent")
-        if isinstance(intent, str) and intent:
-            metadata = services.payments.payment_metadata(intent) or {}
+    """The ledger line an event is about, from the metadata we set on the PaymentIntent."""
+    metadata: Any = obj.get("metadata")
+    if not isinstance(metadata, dict) or not metadata.get("charge_id"):
+        intent = (
+            obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent")
+        )
+        if not isinstance(intent, str) or not intent.startswith("pi_"):
+            return None
+        if event_type.startswith("payment_intent."):
+            return None  # our PaymentIntents always carry their metadata
+        metadata = services.payments.payment_metadata(intent) or {}
     account_id, charge_id = metadata.get("account_id"), metadata.get("charge_id")
-    if not account_id or not charge_id:
+    if (
+        not isinstance(account_id, str)
+        or not isinstance(charge_id, str)
+        or not account_id
+        or not charge_id
+    ):
         return None
-    return services.store.get_charge(str(account_id), str(charge_id))
+    if len(account_id) > 64 or len(charge_id) > 64:
+        return None
+    return services.store.get_charge(account_id, charge_id)
 
 
 def _apply(services: Services, line: ChargeRecord, event_type: str, obj: dict[str, Any]) -> str:
@@ -103,8 +120,10 @@ def _step(
             line.stripe_payment_intent or intent
         ):
             return "stale"
-        error = obj.get("last_payment_error") or {}
-        message = str(error.get("message") or "The card was declined.")[:200]
+        error = obj.get("last_payment_error")
+        message = str(
+            (error if isinstance(error, dict) else {}).get("message") or "The card was declined."
+        )[:200]
         store.save_charge(
             line,
             replace(
@@ -128,7 +147,10 @@ def _step(
             line,
             "charge_disputed",
             now,
-            {"amount": int(obj.get("amount") or line.amount), "reason": obj.get("reason")},
+            {
+                "amount": _cents(obj.get("amount"), line.amount),
+                "reason": str(obj.get("reason") or "")[:100],
+            },
         )
         return "disputed"
     target = ChargeStatus.REFUNDED if event_type == "charge.refunded" else ChargeStatus.SUCCEEDED
@@ -147,7 +169,7 @@ def _step(
             line,
             "charge_refunded",
             now,
-            {"amount": int(obj.get("amount_refunded") or line.amount), "charge_id": line.id},
+            {"amount": _cents(obj.get("amount_refunded"), line.amount), "charge_id": line.id},
         )
     return f"{status.value}:{applied}"
 
@@ -231,3 +253,9 @@ def _apply_action(
         )
     )
     return "applied"
+
+
+def _cents(value: Any, default: int) -> int:
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+    )

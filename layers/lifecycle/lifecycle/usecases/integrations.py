@@ -23,7 +23,7 @@ from lifecycle.http.models import (
 from lifecycle.http.problems import from_domain_error
 from lifecycle.ids import new_id
 from lifecycle.observability import record_events
-from lifecycle.rules.account import reopen_for_create, settle
+from lifecycle.rules.account import reopen_for_create
 from lifecycle.rules.errors import (
     DomainError,
     NotFound,
@@ -44,7 +44,6 @@ from lifecycle.rules.integration import (
 )
 from lifecycle.rules.model import (
     Account,
-    AccountDecision,
     AccountStatus,
     CancelReason,
     Decision,
@@ -55,6 +54,7 @@ from lifecycle.rules.quotes import Quote, QuoteLine, build_quote, check_quote, r
 from lifecycle.store.ledger import ChargeStatus
 from lifecycle.usecases.charging import apply_paid, collect
 from lifecycle.usecases.services import Services
+from lifecycle.usecases.settlement import account_settlement
 from lifecycle.usecases.views import free_quote, history_items, integration_view, quote_view
 
 SETTINGS_MAX_BYTES = 64 * 1024
@@ -84,28 +84,14 @@ def _view(
     return integration_view(integration, account.status, services.catalog, settings)
 
 
-def _settlement(
-    services: Services, account: Account, decision: Decision, now: datetime, caller: Caller
-) -> AccountDecision | None:
-    """A cancelling account whose last billable integration stops becomes disabled, in the
-    same transaction (its version serialises concurrent stops)."""
-    before, after = decision.before, decision.after
-    if account.status is not AccountStatus.CANCEL_PENDING or before is None or not before.billable:
-        return None
-    if after is not None and after.billable:
-        return None
-    others = [
-        i for i in services.store.all_integrations(account.id) if i.id != before.id and i.billable
-    ]
-    return settle(account, len(others), now, caller.actor)
-
-
 def _commit(
     services: Services, caller: Caller, account: Account, decision: Decision, now: datetime
 ) -> None:
     if decision.noop:
         return
-    services.store.commit(decision, account=_settlement(services, account, decision, now, caller))
+    services.store.commit(
+        decision, account=account_settlement(services, account, decision, now, caller.actor)
+    )
     record_events(decision.events)
 
 

@@ -13,12 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.observability import logger, record_events
-from lifecycle.rules.account import settle
 from lifecycle.rules.errors import Conflict, PaymentFailed
 from lifecycle.rules.model import (
     SYSTEM,
     Account,
-    AccountDecision,
     AccountStatus,
     Decision,
     Integration,
@@ -29,6 +27,7 @@ from lifecycle.store.ledger import ChargeStatus
 from lifecycle.store.repository import DueKey
 from lifecycle.usecases.charging import apply_paid, collect
 from lifecycle.usecases.services import Services
+from lifecycle.usecases.settlement import account_settlement
 
 
 class RateLimiter:
@@ -63,20 +62,6 @@ class Outcome:
 def _account(services: Services, account_id: str, now: datetime) -> Account:
     account = services.store.get_account(account_id)
     return account or Account(id=account_id, status=AccountStatus.ACTIVE, created_at=now)
-
-
-def _settlement(
-    services: Services, account: Account, decision: Decision, now: datetime
-) -> AccountDecision | None:
-    before, after = decision.before, decision.after
-    if account.status is not AccountStatus.CANCEL_PENDING or before is None or not before.billable:
-        return None
-    if after is not None and after.billable:
-        return None
-    others = [
-        i for i in services.store.all_integrations(account.id) if i.id != before.id and i.billable
-    ]
-    return settle(account, len(others), now, SYSTEM)
 
 
 def renew(
@@ -132,7 +117,9 @@ def _result(after: Integration | None) -> str:
 def _commit(
     services: Services, account: Account, decision: Decision, now: datetime, **commit: Any
 ) -> None:
-    services.store.commit(decision, account=_settlement(services, account, decision, now), **commit)
+    services.store.commit(
+        decision, account=account_settlement(services, account, decision, now, SYSTEM), **commit
+    )
     record_events(decision.events)
 
 

@@ -1,53 +1,105 @@
-"""`make dev`: run the local stack in the foreground until Ctrl-C or SIGTERM.
+"""`make dev`: the whole system locally, in the foreground, until Ctrl-C or SIGTERM.
 
-For now: DynamoDB Local with data under `.local/ddb` and the tables of template.yaml. The
-gateway, localstripe and the business clock join it as their issues land.
+Starts `local.stack.Stack` (configured by the environment: `API_PORT`, `WEBHOOK_PORT`,
+`DYNAMODB_PORT`, `STRIPE_PORT`, `LOCAL_DATA_DIR`, `AWS_ENDPOINT_URL_DYNAMODB`, `STRIPE_API_BASE`,
+`LOCAL_SEED`), prints the URLs and a token, and stops every child on the first signal.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
 import threading
-from pathlib import Path
+import traceback
 from types import FrameType
 
-import boto3
+from local.seed import DEMO_ACCOUNT
+from local.stack import Config, Stack, StartupError
 
-from local.dynamodb_local import DynamoDBLocal
-from local.tables import create_tables
-from local.template import ROOT
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-DATA = Path(os.environ.get("LOCAL_DATA_DIR", ROOT / ".local"))
-TABLES = {"IntegrationsTable": "integrations", "IdempotencyTable": "idempotency"}
+
+class _Stop(BaseException):
+    """Raised in the main thread by the first SIGINT or SIGTERM (a BaseException, so that no
+    `except Exception` on the way swallows it)."""
 
 
 def main() -> int:
-    stop = threading.Event()
+    signals = {"first": True}
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # Later signals are ignored: the first one's clean-up must run to its end.
+        if signals["first"]:
+            signals["first"] = False
+            raise _Stop
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    server = None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-    if not endpoint:
-        port = int(os.environ.get("DYNAMODB_PORT", "8000"))
-        server = DynamoDBLocal(port=port, data_dir=DATA / "ddb").start()
-        endpoint = server.endpoint
-        print(f"DynamoDB Local answered in {server.started_in:.1f} s", flush=True)
+    _stop_with_parent()
+    config = Config.from_env()
+    stack = Stack(config)
+    print(f"Starting the local stack (data in {config.data_dir})...", flush=True)
     try:
-        client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-        create_tables(client, TABLES)
-        print(f"DynamoDB   {endpoint}  tables: {', '.join(TABLES.values())}", flush=True)
-        print("Ctrl-C stops everything.", flush=True)
-        stop.wait()
+        stack.start()
+        _banner(stack)
+        threading.Event().wait()
+    except _Stop:
+        pass
+    except StartupError as error:
+        print(f"The local stack could not start: {error}", file=sys.stderr, flush=True)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print("The local stack could not start (see above).", file=sys.stderr, flush=True)
+        return 1
     finally:
-        if server is not None:
-            server.stop()
+        stack.say("Stopping...")
+        stack.stop()
+        print("Stopped.", flush=True)
     return 0
+
+
+def _stop_with_parent() -> None:
+    """Ask Linux for a SIGTERM when the parent (`make`) dies: a `kill` of make alone would
+    otherwise leave the stack and its children running."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _banner(stack: Stack) -> None:
+    config = stack.config
+    token, _ = stack.issuer.mint(DEMO_ACCOUNT, billing_access=True)
+    api = config.api_url
+    took = ", ".join(f"{part} {seconds:.1f} s" for part, seconds in stack.timings.items())
+    lines = [
+        f"Local stack ready in {stack.started_in:.1f} s ({took})"
+        + (", demo seeded" if stack.seeded_demo else ""),
+        "",
+        f"  API                 {api}/v1/...",
+        f"  Swagger UI          {api}/docs",
+        f"  Local routes        {api}/_local/health, /_local/clock, /_local/events, ...",
+        f"  Stripe webhook URL  {config.webhook_url}",
+        f"  DynamoDB            {stack.dynamodb_endpoint}",
+        f"  Stripe (localstripe) {stack.stripe_api_base}",
+        f"  SQS, EventBridge    {stack.moto_endpoint} (moto)",
+        f"  Business clock      {stack.clock.now().isoformat().replace('+00:00', 'Z')}",
+        "",
+        f"Token for {DEMO_ACCOUNT} (billing access, 12 h):",
+        f"  export TOKEN={token}",
+        f'  curl -s {api}/v1/integrations -H "Authorization: Bearer $TOKEN"',
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    stack.say("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -13,19 +13,27 @@ import functools
 import importlib
 import json
 import re
+import threading
+import time
+import traceback
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from local.events import LambdaContext, http_api_event
-from local.template import resources
+from local.template import resources, template
 
 Authenticate = Callable[[Mapping[str, str]], Mapping[str, Any] | None]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_FUNCTION_URL_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 _REASONS = {
     200: "OK",
     201: "Created",
+    204: "No Content",
+    302: "Found",
     400: "Bad Request",
     401: "Unauthorized",
     402: "Payment Required",
@@ -38,6 +46,8 @@ _REASONS = {
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 
@@ -98,6 +108,50 @@ def _handler(folder: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     module = importlib.import_module(f"functions.{folder}.app")
     handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
     return handler
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One AWS::Serverless::Function of template.yaml, as the local stack runs it."""
+
+    logical_id: str
+    folder: str
+    timeout: float
+    properties: Mapping[str, Any]
+
+
+@functools.cache
+def functions() -> dict[str, Function]:
+    """Logical id -> function, in template order (the timeout falls back to Globals)."""
+    default_timeout = template().get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    found = {}
+    for logical_id, resource in resources("AWS::Serverless::Function").items():
+        properties = resource["Properties"]
+        found[logical_id] = Function(
+            logical_id=logical_id,
+            folder=properties["CodeUri"].rstrip("/").split("/")[-1],
+            timeout=float(properties.get("Timeout", default_timeout)),
+            properties=properties,
+        )
+    return found
+
+
+# One invocation at a time, of any function.
+_invocation = threading.RLock()
+
+
+def invoke(logical_id: str, event: dict[str, Any]) -> Any:
+    """Run a function's real `lambda_handler` on `event` with a Lambda context.
+
+    One invocation at a time across all functions: in Lambda each execution environment is a
+    process of its own, while here they share one, and handlers keep per-invocation state at
+    module level (the resolver's current event, the batch processor's records) and in
+    Powertools' process-wide singletons (the metrics of every `Metrics()`, the idempotency
+    layer's configuration), which concurrent invocations would mix up.
+    """
+    function = functions()[logical_id]
+    with _invocation:
+        return _handler(function.folder)(event, LambdaContext(logical_id, function.timeout))
 
 
 def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], bytes]:
@@ -162,8 +216,142 @@ class Gateway:
             body=text,
             claims=claims,
         )
-        response = _handler(route.folder)(event, LambdaContext(route.function))
+        try:
+            response = invoke(route.function, event)
+        except Exception:
+            # API Gateway answers 500 when the integration fails; the traceback is for the log.
+            traceback.print_exc()
+            return _problem(500, "internal_error", f"{route.function} raised: see the stack's log.")
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         out_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
         return int(response.get("statusCode", 200)), out_headers, data
+
+
+# ---------------------------------------------------------------- function URLs
+
+_TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded")
+
+
+def function_url_functions() -> list[str]:
+    """Logical ids of the functions with a `FunctionUrlConfig`, in template order."""
+    return [
+        logical_id
+        for logical_id, function in functions().items()
+        if function.properties.get("FunctionUrlConfig")
+    ]
+
+
+def function_url_event(
+    method: str, path: str, raw_query: str, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    """What a Lambda function URL hands its function (payload 2.0): the raw body, as text when
+    its content type is textual and base64 otherwise."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    content_type = lowered.get("content-type", "").lower()
+    textual = any(kind in content_type for kind in _TEXT_TYPES)
+    text: str | None = None
+    if body:
+        try:
+            text = body.decode("utf-8") if textual else None
+        except UnicodeDecodeError:
+            text = None
+    encoded = bool(body) and text is None
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    url_id = "local"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": f"{url_id}.lambda-url.us-east-1.on.aws",
+            "domainPrefix": url_id,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": base64.b64encode(body).decode() if encoded else text,
+        "isBase64Encoded": encoded,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    return event
+
+
+def function_url_response(response: Any) -> tuple[int, dict[str, str], bytes]:
+    """A function's answer as its URL returns it: a dict with `statusCode` is the response, and
+    anything else is a 200 JSON body (Lambda's payload 2.0 inference)."""
+    if not isinstance(response, dict) or "statusCode" not in response:
+        return 200, {"Content-Type": "application/json"}, json.dumps(response).encode()
+    payload = response.get("body") or ""
+    data = base64.b64decode(payload) if response.get("isBase64Encoded") else str(payload).encode()
+    headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+    return int(response["statusCode"]), headers, data
+
+
+class FunctionUrl:
+    """WSGI application serving one function's URL (AuthType NONE): every method and path goes
+    to the function with the raw body. `observe(event, status)` sees each invocation done."""
+
+    def __init__(
+        self, logical_id: str, observe: Callable[[dict[str, Any], int], None] | None = None
+    ) -> None:
+        self.logical_id = logical_id
+        self.observe = observe
+
+    def __call__(
+        self, environ: Mapping[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        status, headers, body = self.handle(environ)
+        start_response(
+            f"{status} {_REASONS.get(status, 'Status')}",
+            [*headers.items(), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = str(environ["CONTENT_TYPE"])
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_FUNCTION_URL_BODY_BYTES:
+            return 413, {"Content-Type": "application/json"}, b'{"message":"Request too large"}'
+        raw = environ["wsgi.input"].read(length) if length else b""
+        event = function_url_event(
+            str(environ["REQUEST_METHOD"]).upper(),
+            str(environ.get("PATH_INFO") or "/"),
+            str(environ.get("QUERY_STRING") or ""),
+            headers,
+            raw,
+        )
+        try:
+            answer = function_url_response(invoke(self.logical_id, event))
+        except Exception:
+            traceback.print_exc()
+            answer = (
+                502,
+                {"Content-Type": "application/json"},
+                b'{"message":"Internal Server Error"}',
+            )
+        if self.observe is not None:
+            self.observe(event, answer[0])
+        return answer

@@ -1,0 +1,687 @@
+"""The whole system on local parts, in one process (shared/spec/local.md): what `make dev` runs.
+
+| part | here |
+| --- | --- |
+| DynamoDB | DynamoDB Local (data in `<data>/ddb`), tables from template.yaml |
+| Stripe | localstripe (`<data>/stripe.pickle`), webhooks sent to the function URL |
+| SQS renewal queue, EventBridge bus | moto's server, in-process, on a free port |
+| API Gateway + JWT authorizer, function URL | `local.server` on `API_PORT`, `WEBHOOK_PORT` |
+| EventBridge Scheduler | `local.clock`: the business clock (`<data>/clock.json`) |
+| event sources (SQS, stream) | `local.sources` |
+
+Every function runs in this process through its real `lambda_handler`, with the business clock,
+localstripe and the tables injected through `lifecycle.usecases.services.use_services`. An
+existing DynamoDB (`AWS_ENDPOINT_URL_DYNAMODB`) or Stripe (`STRIPE_API_BASE`) is used instead
+of starting one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from local.auth import Issuer
+from local.clock import (
+    Advance,
+    BusinessClock,
+    DueIndex,
+    Schedule,
+    Scheduler,
+    scheduled_event,
+    schedules,
+)
+from local.dynamodb_local import DynamoDBLocal, free_port
+from local.localstripe import SECRET_KEY, create_customer_with_card, swap_card
+from local.template import ROOT
+
+Card = Literal["ok", "declined"]
+# What the webhook endpoint is subscribed to (api.md, Stripe webhook: the handled types).
+WEBHOOK_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+)
+BACKGROUND_PERIOD_SECONDS = 0.5
+
+
+def _boto_config() -> Any:
+    from botocore.config import Config as BotoConfig  # noqa: PLC0415
+
+    return BotoConfig(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
+
+
+class StartupError(RuntimeError):
+    """A part of the stack could not be started (the message says which and why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Where everything runs; `from_env` reads the variables of the README."""
+
+    data_dir: Path
+    api_port: int = 3000
+    webhook_port: int = 3001
+    dynamodb_port: int = 8000
+    stripe_port: int = 8420
+    moto_port: int = 0  # a free one
+    host: str = "127.0.0.1"
+    dynamodb_endpoint: str | None = None  # an existing DynamoDB: none started
+    stripe_api_base: str | None = None  # an existing (local) Stripe: none started
+    table_name: str = "integrations"
+    idempotency_table_name: str = "idempotency"
+    bus_name: str = "integrations-local"
+    seed: bool = True
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            data_dir=Path(env.get("LOCAL_DATA_DIR") or ROOT / ".local").resolve(),
+            api_port=int(env.get("API_PORT") or 3000),
+            webhook_port=int(env.get("WEBHOOK_PORT") or 3001),
+            dynamodb_port=int(env.get("DYNAMODB_PORT") or 8000),
+            stripe_port=int(env.get("STRIPE_PORT") or 8420),
+            moto_port=int(env.get("MOTO_PORT") or 0),
+            dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB")
+            or env.get("AWS_ENDPOINT_URL")
+            or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            table_name=env.get("TABLE_NAME") or "integrations",
+            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME") or "idempotency",
+            bus_name=env.get("EVENT_BUS_NAME") or "integrations-local",
+            seed=(env.get("LOCAL_SEED") or "1") not in ("0", "false", "no"),
+        )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://{self.host}:{self.webhook_port}/"
+
+
+def _counting_payments(api_base: str) -> Any:
+    """The Stripe adapter, counting its charges: webhooks are awaited only after a charge."""
+    from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
+
+    class CountedStripePayments(StripePayments):
+        charges = 0
+
+        def charge(self, **arguments: Any) -> Any:
+            type(self).charges += 1
+            return super().charge(**arguments)
+
+    return CountedStripePayments(SECRET_KEY, api_base=api_base)
+
+
+class Child:
+    """A server the stack runs as a child process, ready once its port accepts connections."""
+
+    def __init__(self, name: str, command: list[str], host: str, port: int) -> None:
+        self.name = name
+        self.command = command
+        self.host = host
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> str:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,  # both log every request
+            stderr=subprocess.DEVNULL,
+        )
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            if self.process.poll() is not None:
+                raise StartupError(f"{self.name} exited with {self.process.returncode}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.2),
+            ):
+                return self.endpoint
+            time.sleep(0.05)
+        self.stop()
+        raise StartupError(f"{self.name} did not listen on port {self.port} in {timeout} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@dataclass
+class _Parts:
+    """What `start` brought up, for `stop` to take down (any of it may be missing)."""
+
+    dynamodb: DynamoDBLocal | None = None
+    stripe: Child | None = None
+    moto: Child | None = None  # in a process of its own: here it would share the GIL
+    servers: list[Any] = field(default_factory=list)
+    background: threading.Thread | None = None
+    due_index: DueIndex | None = None
+
+
+class Stack:
+    """The local stack: `start()`, then serve until `stop()`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data = config.data_dir
+        self.ready = False
+        self.started_in: float | None = None
+        self.seeded_demo = False
+        self._parts = _Parts()
+        self._stopping = threading.Event()
+        # Held while the stack moves work along (a clock advance, the background pump): one
+        # mover at a time, re-entrant so that a slot's run can settle inside an advance.
+        self._work = threading.RLock()
+        self._startup_pool: ThreadPoolExecutor | None = None
+        self._charges_seen = 0
+        self.timings: dict[str, float] = {}  # seconds each part took to start
+        self._boto = _boto_config()
+        self.console: TextIO = sys.stdout
+        self._function_log: TextIO | None = None
+
+    # ---------------------------------------------------------------- start and stop
+
+    def start(self) -> None:
+        began = time.monotonic()
+        self._check_ports()
+        self.data.mkdir(parents=True, exist_ok=True)
+        self._capture_function_output()
+        self.clock = BusinessClock(self.data / "clock.json")
+        self.issuer = Issuer(self.data / "issuer-key.json")
+        self.webhook_secret = self._webhook_secret()
+        self._set_environment()
+        pool = self._startup_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
+        dynamodb = pool.submit(self._timed, "dynamodb", self._start_dynamodb)
+        stripe = pool.submit(self._timed, "localstripe", self._start_stripe)
+        moto = pool.submit(self._timed, "moto", self._start_moto)
+        # Imports take a second or more: done while Java boots.
+        warm = pool.submit(self._timed, "imports", self._import_functions)
+        self.dynamodb_endpoint = _result(dynamodb, "DynamoDB")
+        self.stripe_api_base = _result(stripe, "Stripe")
+        self.moto_endpoint = _result(moto, "moto (SQS, EventBridge)")
+        self._set_endpoints()
+        self._timed("wiring", self._wire)
+        _result(warm, "the functions' imports")
+        self._serve()
+        self._register_webhook()
+        self._parts.background = threading.Thread(
+            target=self._background, name="event-sources", daemon=True
+        )
+        self._parts.background.start()
+        self.settle()
+        if self.config.seed:
+            from local.seed import seed_demo  # noqa: PLC0415 - needs the environment set
+
+            self.seeded_demo = self._timed("seed", lambda: seed_demo(self))
+            self.settle()
+        self.started_in = time.monotonic() - began
+        self.ready = True
+
+    def _timed[T](self, part: str, start: Callable[[], T]) -> T:
+        began = time.monotonic()
+        try:
+            return start()
+        finally:
+            self.timings[part] = time.monotonic() - began
+
+    def _check_ports(self) -> None:
+        """Fail at once, before starting anything, when a port to listen on is taken."""
+        config = self.config
+        wanted = {"API_PORT": config.api_port, "WEBHOOK_PORT": config.webhook_port}
+        if not config.dynamodb_endpoint:
+            wanted["DYNAMODB_PORT"] = config.dynamodb_port
+        if not config.stripe_api_base:
+            wanted["STRIPE_PORT"] = config.stripe_port
+        for variable, port in wanted.items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((config.host, port))
+                except OSError as error:
+                    raise StartupError(
+                        f"port {port} is taken ({error.strerror}): set {variable} to another"
+                    ) from error
+
+    def say(self, line: str) -> None:
+        """A line for the developer's console (what the functions print goes to the log)."""
+        print(line, file=self.console, flush=True)
+
+    def _capture_function_output(self) -> None:
+        """What the functions print (Powertools' logs and metrics) goes to `functions.log`, as
+        it would go to CloudWatch Logs; the console keeps the stack's own lines."""
+        self.console = sys.stdout
+        self._function_log = (self.data / "functions.log").open("a", encoding="utf-8", buffering=1)
+        sys.stdout = self._function_log
+        # Powertools warns on every invocation that records no metric.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+    def stop(self) -> None:
+        """Stop every part that was started (whatever state `start` reached)."""
+        self.ready = False
+        self._stopping.set()
+        if self._startup_pool is not None:
+            self._startup_pool.shutdown(wait=True, cancel_futures=True)
+        parts = self._parts
+        for server in parts.servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+        if parts.background is not None:
+            parts.background.join(timeout=10)
+        if parts.due_index is not None:
+            parts.due_index.close()
+        for process in (parts.moto, parts.stripe, parts.dynamodb):
+            if process is not None:
+                with contextlib.suppress(Exception):
+                    process.stop()
+        if self._function_log is not None:
+            sys.stdout = self.console
+            self._function_log.close()
+            self._function_log = None
+
+    def _start_dynamodb(self) -> str:
+        if self.config.dynamodb_endpoint:
+            return self.config.dynamodb_endpoint
+        server = DynamoDBLocal(port=self.config.dynamodb_port, data_dir=self.data / "ddb")
+        self._parts.dynamodb = server
+        try:
+            server.start()
+        except Exception as error:
+            raise StartupError(
+                f"DynamoDB Local did not start on port {self.config.dynamodb_port}"
+                f" (DYNAMODB_PORT): {error}"
+            ) from error
+        return server.endpoint
+
+    def _start_stripe(self) -> str:
+        if self.config.stripe_api_base:
+            return self.config.stripe_api_base
+        port = self.config.stripe_port
+        command = [sys.executable, "-m", "local.devstripe", "--port", str(port)]
+        command += ["--data-file", str(self.data / "stripe.pickle")]
+        server = self._parts.stripe = Child("localstripe", command, "127.0.0.1", port)
+        try:
+            server.start()
+        except StartupError as error:
+            raise StartupError(f"{error} (port {port}: STRIPE_PORT)") from error
+        self._await_stripe(server.endpoint)
+        return server.endpoint
+
+    @staticmethod
+    def _await_stripe(api_base: str, timeout: float = 30.0) -> None:
+        """localstripe listens before it serves: wait for a real answer."""
+        began = time.monotonic()
+        while True:
+            try:
+                _get(f"{api_base}/v1/customers?limit=1")
+                return
+            except OSError:
+                if time.monotonic() - began > timeout:
+                    raise StartupError(f"localstripe did not answer in {timeout} s") from None
+                time.sleep(0.05)
+
+    def _start_moto(self) -> str:
+        port = self.config.moto_port or free_port()
+        command = [sys.executable, "-m", "local.devmoto", "-H", self.config.host, "-p", str(port)]
+        server = self._parts.moto = Child("moto's server", command, self.config.host, port)
+        endpoint = server.start()
+        self._wire_moto(endpoint)
+        return endpoint
+
+    def _import_functions(self) -> None:
+        from local.gateway import functions  # noqa: PLC0415
+
+        for function in functions().values():
+            importlib.import_module(f"functions.{function.folder}.app")
+
+    def _webhook_secret(self) -> str:
+        path = self.data / "stripe-webhook-secret"
+        if not path.exists():
+            path.write_text(f"whsec_local_{secrets.token_hex(16)}", encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
+
+    def _set_environment(self) -> None:
+        """What template.yaml's Globals give the functions, and the local settings. Set before
+        any function module is imported: Powertools reads its variables at import."""
+        from local.template import template  # noqa: PLC0415
+
+        env = os.environ
+        for name, value in (template()["Globals"]["Function"]["Environment"]["Variables"]).items():
+            if isinstance(value, str):
+                env.setdefault(name, value)
+        env.update(
+            {
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                # Nothing local checks credentials; these keep any real ones out of reach.
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "TABLE_NAME": self.config.table_name,
+                "IDEMPOTENCY_TABLE_NAME": self.config.idempotency_table_name,
+                "EVENT_BUS_NAME": self.config.bus_name,
+                "STRIPE_SECRET_KEY": SECRET_KEY,
+                "STRIPE_WEBHOOK_SECRETS": self.webhook_secret,
+                "ENVIRONMENT": "local",
+            }
+        )
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.pop("AWS_PROFILE", None)
+        # localstripe has no rate limit; the deployed budget would only slow renewals down.
+        env.setdefault("STRIPE_RATE_PER_SECOND", "1000")
+        env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+    def _set_endpoints(self) -> None:
+        """Every client to the local parts (boto3 reads these when a client is built)."""
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint,
+                "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_endpoint,
+                "AWS_ENDPOINT_URL_SQS": self.moto_endpoint,
+                # botocore names the variable after the service id, "EventBridge";
+                # _EVENTS is set as well for code that reads it itself.
+                "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto_endpoint,
+                "AWS_ENDPOINT_URL_EVENTS": self.moto_endpoint,
+                "STRIPE_API_BASE": self.stripe_api_base,
+            }
+        )
+
+    def _wire_moto(self, endpoint: str) -> None:
+        """The queues (the renewal queue, its dead-letter queue) and the bus, as the template
+        declares them; run as soon as moto listens, while Java still boots."""
+        import boto3  # noqa: PLC0415
+
+        from local.gateway import functions  # noqa: PLC0415
+        from local.sources import EventLog, QueueSource, create_queues, event_sources  # noqa: PLC0415
+        from local.template import resources  # noqa: PLC0415
+
+        sqs = boto3.client("sqs", endpoint_url=endpoint, config=self._boto)
+        events = boto3.client("events", endpoint_url=endpoint, config=self._boto)
+        sources = event_sources("SQS")
+        # Every queue a function reads (event source) or is given (a `!Ref` in its variables).
+        referenced = {
+            name: value["Ref"]
+            for function in functions().values()
+            for name, value in (
+                function.properties.get("Environment", {}).get("Variables", {}).items()
+            )
+            if isinstance(value, dict) and value.get("Ref") in resources("AWS::SQS::Queue")
+        }
+        queues = create_queues(sqs, [*(s.source for s in sources), *referenced.values()])
+        self.queue_variables = {name: queues[queue][0] for name, queue in referenced.items()}
+        self.queues = [QueueSource(sqs, *queues[source.source], source) for source in sources]
+        events.create_event_bus(Name=self.config.bus_name)
+        self.event_log = EventLog(events, sqs, self.config.bus_name, self.data / "events.jsonl")
+        self._sqs = sqs
+
+    def _wire(self) -> None:
+        """Tables, their streams, the services the functions get, the scheduler."""
+        import boto3  # noqa: PLC0415
+
+        from lifecycle.settings import settings  # noqa: PLC0415
+        from lifecycle.store.repository import Store  # noqa: PLC0415
+        from lifecycle.usecases.services import Services, use_services  # noqa: PLC0415
+        from local.sources import StreamSource, WebhookDeliveries, event_sources  # noqa: PLC0415
+        from local.tables import create_tables  # noqa: PLC0415
+
+        self.dynamodb = boto3.client("dynamodb", config=self._boto)
+        tables = {
+            "IntegrationsTable": self.config.table_name,
+            "IdempotencyTable": self.config.idempotency_table_name,
+        }
+        create_tables(self.dynamodb, tables)
+        self.store = Store(self.config.table_name, client=self.dynamodb)
+        self.payments = _counting_payments(self.stripe_api_base)
+        os.environ.update(self.queue_variables)  # RENEWAL_QUEUE_URL
+        settings.cache_clear()
+        use_services(
+            Services(
+                store=self.store,
+                payments=self.payments,
+                clock=self.clock,
+                catalog=settings().catalog,
+            )
+        )
+        streams = boto3.client("dynamodbstreams", config=self._boto)
+        self.streams = [
+            StreamSource(
+                self.dynamodb,
+                streams,
+                tables[source.source],
+                source,
+                self.data / f"stream-{source.function.logical_id}.json",
+            )
+            for source in event_sources("DynamoDB")
+        ]
+        self.webhooks = WebhookDeliveries(self.stripe_api_base, SECRET_KEY, WEBHOOK_EVENTS)
+        self._parts.due_index = due = DueIndex(self.dynamodb, self.config.table_name)
+        self.scheduler = Scheduler(self.clock, schedules(), due.earliest, self._fire)
+
+    def _serve(self) -> None:
+        from local.server import api_app, serve, webhook_app  # noqa: PLC0415
+
+        for port, app, what in (
+            (self.config.api_port, api_app(self), "API_PORT"),
+            (self.config.webhook_port, webhook_app(self), "WEBHOOK_PORT"),
+        ):
+            try:
+                self._parts.servers.append(serve(self.config.host, port, app))
+            except OSError as error:
+                raise StartupError(f"cannot listen on port {port} ({what}): {error}") from error
+
+    def _register_webhook(self) -> None:
+        from local.localstripe import register_webhook  # noqa: PLC0415
+
+        # A name per port: stacks sharing one localstripe each get their own deliveries.
+        register_webhook(
+            self.stripe_api_base,
+            f"local-{self.config.webhook_port}",
+            self.config.webhook_url,
+            self.webhook_secret,
+            WEBHOOK_EVENTS,
+        )
+
+    # ---------------------------------------------------------------- moving work along
+
+    def _background(self) -> None:
+        """What AWS does at any time: read the stream, the queue and the bus's log."""
+        last_error = ""
+        while not self._stopping.wait(BACKGROUND_PERIOD_SECONDS):
+            if not self._work.acquire(blocking=False):
+                continue
+            try:
+                self._drain_queues()
+                self._pump_streams()
+                self.event_log.collect()
+                last_error = ""
+            except Exception as error:
+                # Said once, not twice a second, while a part is down.
+                if not self._stopping.is_set() and repr(error) != last_error:
+                    last_error = repr(error)
+                    traceback.print_exc()
+            finally:
+                self._work.release()
+
+    def settle(self) -> None:
+        """Run what is in flight until nothing is: the renewal queue, the stream to the bus and
+        Stripe's webhooks (awaited after any charge). The bus's log is read when asked for
+        (`events`) or when idle: reading it is watching, not processing."""
+        with self._work:
+            while True:
+                work = self._drain_queues()
+                work += self._pump_streams()
+                charges = self.payments.charges
+                if charges != self._charges_seen:
+                    self._charges_seen = charges
+                    work += self.webhooks.wait()
+                if not work:
+                    break
+
+    def _drain_queues(self) -> int:
+        return sum(queue.drain() for queue in self.queues)
+
+    def _pump_streams(self) -> int:
+        return sum(stream.pump() for stream in self.streams)
+
+    def _fire(self, schedule: Schedule, at: datetime) -> Any:
+        """Run one schedule slot to the end: the function, then whatever it set in motion."""
+        from local.gateway import invoke  # noqa: PLC0415
+
+        try:
+            result = invoke(schedule.function, scheduled_event(schedule, at))
+        except Exception as error:
+            traceback.print_exc()
+            result = {"errorType": type(error).__name__, "errorMessage": str(error)}
+        self.settle()
+        return result
+
+    def advance(self, target: datetime) -> Advance:
+        """Move the business clock to `target`, running every slot on the way (ValueError when
+        `target` is in the clock's past)."""
+        with self._work:
+            self.settle()
+            advance = self.scheduler.advance_to(target)
+            self.settle()
+        for name, reason in advance.stalled.items():
+            self.say(f"schedule {name} stalled: {reason}")
+        return advance
+
+    def events(self) -> list[dict[str, Any]]:
+        """The domain events published so far, oldest first."""
+        with self._work:
+            self._pump_streams()
+            self.event_log.collect()
+        return self.event_log.items()
+
+    def webhook_answered(self, event: dict[str, Any], status: int) -> None:
+        """Called by the function URL after each invocation: a Stripe event was delivered."""
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            body = event.get("body") or ""
+            if event.get("isBase64Encoded"):
+                import base64  # noqa: PLC0415
+
+                body = base64.b64decode(body).decode()
+            event_id = json.loads(body).get("id")
+            if isinstance(event_id, str):
+                self.webhooks.delivered(event_id)
+
+    # ---------------------------------------------------------------- accounts
+
+    def create_account(self, account_id: str | None, email: str | None, card: Card) -> Any:
+        """An active account with a Stripe customer whose default card is `card` (Conflict when
+        the id is taken)."""
+        from lifecycle.ids import new_id  # noqa: PLC0415
+        from lifecycle.rules.errors import Conflict  # noqa: PLC0415
+        from lifecycle.rules.model import Account, AccountStatus  # noqa: PLC0415
+
+        account_id = account_id or new_id("acc")
+        if self.store.get_account(account_id) is not None:
+            raise Conflict(f"Account {account_id!r} already exists.")
+        customer = create_customer_with_card(self.stripe_api_base, card, email)
+        account = Account(
+            id=account_id,
+            status=AccountStatus.ACTIVE,
+            created_at=self.clock.now(),
+            stripe_customer_id=customer,
+            has_payment_method=True,
+            version=1,
+        )
+        self.store.create_account(account)
+        return account
+
+    def swap_card(self, account_id: str, card: Card) -> bool:
+        """Make `card` the account's default card; False when there is no such account."""
+        account = self.store.get_account(account_id)
+        if account is None or not account.stripe_customer_id:
+            return False
+        swap_card(self.stripe_api_base, account.stripe_customer_id, card)
+        return True
+
+    # ---------------------------------------------------------------- health
+
+    def health(self) -> dict[str, str]:
+        """Each part's state: `ok`, or what is wrong."""
+        checks: dict[str, Callable[[], object]] = {
+            "dynamodb": lambda: self.dynamodb.describe_table(TableName=self.config.table_name),
+            "stripe": lambda: _get(f"{self.stripe_api_base}/v1/customers?limit=1"),
+            "moto": lambda: self._sqs.get_queue_attributes(
+                QueueUrl=self.event_log.url, AttributeNames=["QueueArn"]
+            ),
+        }
+        parts = {}
+        for name, check in checks.items():
+            try:
+                check()
+                parts[name] = "ok"
+            except Exception as error:
+                parts[name] = f"{type(error).__name__}: {error}"[:200]
+        parts["stack"] = "ok" if self.ready else "starting"
+        return parts
+
+
+def _result[T](future: Future[T], what: str) -> T:
+    try:
+        return future.result()
+    except StartupError:
+        raise
+    except Exception as error:
+        raise StartupError(f"{what} could not be started: {error}") from error
+
+
+def _get(url: str) -> None:
+    request = urllib.request.Request(  # noqa: S310 - local http only
+        url, headers={"Authorization": f"Bearer {SECRET_KEY}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2):  # noqa: S310
+            pass
+    except urllib.error.HTTPError:
+        pass  # it answered
+
+
+@contextlib.contextmanager
+def running(config: Config) -> Iterator[Stack]:
+    """A started stack, stopped on exit (tests and scripts)."""
+    stack = Stack(config)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

@@ -136,29 +136,28 @@ def _persistence() -> Any:
 
 
 def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The `lambda_handler` of an API function."""
-    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
-        IdempotencyConfig,
-        idempotent_function,
-    )
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    config = IdempotencyConfig(
-        event_key_jmespath=_KEY_PATH,
-        payload_validation_jmespath=_PAYLOAD_PATH,
-        raise_on_no_idempotency_key=False,
-        expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-    )
+    """The `lambda_handler` of an API function. The idempotency utility (and the DynamoDB
+    client under it) is loaded by the first request that carries an `Idempotency-Key`, not at
+    import: GETs and keyless requests never pay for it on a cold start."""
 
     def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response: dict[str, Any] = app.resolve(event, context)
         return response
 
     @functools.cache
-    def replayable() -> Callable[..., dict[str, Any]]:
+    def replayable() -> tuple[Any, Callable[..., dict[str, Any]]]:
+        from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        config = IdempotencyConfig(
+            event_key_jmespath=_KEY_PATH,
+            payload_validation_jmespath=_PAYLOAD_PATH,
+            raise_on_no_idempotency_key=False,
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+        )
+
         @idempotent_function(
             data_keyword_argument="event", config=config, persistence_store=_persistence()
         )
@@ -168,7 +167,7 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
                 raise _Unreplayable(response)
             return response
 
-        return run  # type: ignore[no-any-return]
+        return config, run
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @metrics.log_metrics
@@ -179,9 +178,15 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
         method = (event.get("requestContext", {}).get("http", {}) or {}).get("method", "GET")
         if method == "GET" or IDEMPOTENCY_HEADER not in event.get("headers", {}):
             return resolve(event, context)
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
+        config, run = replayable()
         config.register_lambda_context(context)
         try:
-            return replayable()(event=event, context=context)
+            return run(event=event, context=context)
         except _Unreplayable as unreplayable:
             return unreplayable.response
         except IdempotencyValidationError:

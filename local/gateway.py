@@ -164,11 +164,11 @@ def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], 
     return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
-class Gateway:
-    """WSGI application serving every HttpApi route of template.yaml."""
+class _Wsgi:
+    """WSGI on top of `handle(environ) -> (status, headers, body)`."""
 
-    def __init__(self, authenticate: Authenticate) -> None:
-        self.authenticate = authenticate
+    def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
 
     def __call__(
         self, environ: Mapping[str, Any], start_response: StartResponse
@@ -179,6 +179,13 @@ class Gateway:
             [*headers.items(), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+
+class Gateway(_Wsgi):
+    """WSGI application serving every HttpApi route of template.yaml."""
+
+    def __init__(self, authenticate: Authenticate) -> None:
+        self.authenticate = authenticate
 
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
         method = str(environ["REQUEST_METHOD"]).upper()
@@ -304,7 +311,7 @@ def function_url_response(response: Any) -> tuple[int, dict[str, str], bytes]:
     return int(response["statusCode"]), headers, data
 
 
-class FunctionUrl:
+class FunctionUrl(_Wsgi):
     """WSGI application serving one function's URL (AuthType NONE): every method and path goes
     to the function with the raw body. `observe(event, status)` sees each invocation done."""
 
@@ -313,16 +320,6 @@ class FunctionUrl:
     ) -> None:
         self.logical_id = logical_id
         self.observe = observe
-
-    def __call__(
-        self, environ: Mapping[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        status, headers, body = self.handle(environ)
-        start_response(
-            f"{status} {_REASONS.get(status, 'Status')}",
-            [*headers.items(), ("Content-Length", str(len(body)))],
-        )
-        return [body]
 
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
         headers = {

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from local import processes
 from local.template import ROOT
 
 START_TIMEOUT_SECONDS = 30.0
@@ -107,7 +108,7 @@ class LocalStripe:
                 output = self._output()
                 self.stop()
                 raise RuntimeError(f"localstripe exited with {code}: {output}")
-            if _answers(self.api_base):
+            if processes.answers(f"{self.api_base}/v1/customers?limit=1"):
                 return
             time.sleep(0.05)
         output = self._output()
@@ -122,12 +123,7 @@ class LocalStripe:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            processes.stop(self.process)
             self.process = None
         if self._log is not None:
             self._log.close()
@@ -139,16 +135,6 @@ def _child_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _answers(api_base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_base}/v1/customers?limit=1", timeout=0.5):  # noqa: S310
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @contextlib.contextmanager

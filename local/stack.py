@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from local import processes
 from local.auth import Issuer
 from local.clock import (
     Advance,
@@ -176,12 +177,7 @@ class Child:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process)
         self.process = None
 
 

@@ -7,8 +7,9 @@ import re
 from collections.abc import Iterable
 
 PATTERNS = {
-    # A digit run of a card's length on its own (not inside an id like `evt_1795...`).
-    "card number": re.compile(r"(?<![\w.])(?:\d[ -]?){13,19}(?![\w])"),
+    # A digit run of a card's length on its own: not inside an id like `evt_1795...` nor a
+    # UUID like `48231998-4101-4522-9b2e-...` (dash-joined on either side).
+    "card number": re.compile(r"(?<![\w.-])(?:\d[ -]?){13,19}(?![\w-])"),
     "email address": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
     "Stripe secret key": re.compile(r"\b[sr]k_(?:test|live)_[A-Za-z0-9]{6,}"),
     "webhook signing secret": re.compile(r"\bwhsec_[A-Za-z0-9_]{4,}"),

@@ -164,6 +164,21 @@ def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], 
     return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
+def _request(environ: Mapping[str, Any], limit: int) -> tuple[dict[str, str], bytes | None]:
+    """The request's headers (lower-case names) and body; no body when it is over `limit`."""
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > limit:
+        return headers, None
+    return headers, environ["wsgi.input"].read(length) if length else b""
+
+
 class _Wsgi:
     """WSGI on top of `handle(environ) -> (status, headers, body)`."""
 
@@ -190,17 +205,9 @@ class Gateway(_Wsgi):
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
         method = str(environ["REQUEST_METHOD"]).upper()
         path = str(environ.get("PATH_INFO") or "/")
-        headers = {
-            key[5:].replace("_", "-").lower(): str(value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = str(environ["CONTENT_TYPE"])
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY_BYTES:
+        headers, raw = _request(environ, MAX_BODY_BYTES)
+        if raw is None:
             return _problem(413, "too_large", "The request body is over 10 MB.")
-        raw = environ["wsgi.input"].read(length) if length else b""
         found = find_route(method, path)
         if found is None:
             return _problem(404, "not_found", "There is no such route.")
@@ -322,17 +329,9 @@ class FunctionUrl(_Wsgi):
         self.observe = observe
 
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        headers = {
-            key[5:].replace("_", "-").lower(): str(value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = str(environ["CONTENT_TYPE"])
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_FUNCTION_URL_BODY_BYTES:
+        headers, raw = _request(environ, MAX_FUNCTION_URL_BODY_BYTES)
+        if raw is None:
             return 413, {"Content-Type": "application/json"}, b'{"message":"Request too large"}'
-        raw = environ["wsgi.input"].read(length) if length else b""
         event = function_url_event(
             str(environ["REQUEST_METHOD"]).upper(),
             str(environ.get("PATH_INFO") or "/"),

@@ -20,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench
 
 help:
-	@echo "make dev    run the whole system locally (foreground, Ctrl-C stops it; README: Running locally)"
+	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
 	@echo "make test   install what is missing and run every test"
 	@echo "make check  format, lint, type check, template validation and security, every test"
 	@echo "make security  cfn-lint with the serverless rules and checkov on template.yaml"
@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13.0)"; exit 1; }
 	$(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -61,7 +61,22 @@ $(CHECKS_VENV)/.installed:
 	SCARF_ANALYTICS=false npm install --no-audit --no-fund --silent --prefix .tools $(SWAGGER_UI)
 	test -f $@
 
-install: $(VENV)/.installed .tools/.installed .tools/node_modules/swagger-ui-dist/swagger-ui-bundle.js
+# Debian packages: chromium, which the dashboard's browser tests (tests/e2e/browser) drive
+# through Playwright (it never downloads a browser of its own here), and eatmydata, whose
+# library lets DynamoDB Local's data folder skip fsync (local/dynamodb_local.py: writes about
+# twice as fast). apt needs root: sudo unless we are root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+DEBIAN_PACKAGES := chromium eatmydata
+.tools/.debian-packages:
+	command -v chromium >/dev/null && command -v eatmydata >/dev/null || { \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			$(DEBIAN_PACKAGES); }
+	command -v chromium >/dev/null && command -v eatmydata >/dev/null
+	mkdir -p $(@D) && touch $@
+
+install: $(VENV)/.installed .tools/.installed .tools/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	.tools/.debian-packages
 
 # Foreground; Ctrl-C (or SIGTERM) stops every child. API_PORT=3000 WEBHOOK_PORT=3001 by default;
 # data in .local/ (LOCAL_DATA_DIR); see README "Running locally".
@@ -113,5 +128,10 @@ openapi: $(VENV)/.installed
 # Figures, not pass/fail: writes bench/results.json and prints tables, then one summary.
 # `python -m bench` runs bench.packages (needs the build), bench.imports, bench.memory,
 # bench.api, bench.renewals and bench.cost, one after the other.
-bench: install build
+# The two virtual environments are installed side by side (pip waits on the network as much as
+# on the CPU), then the rest of `install` (npm, one package at a time) and the build; the
+# benchmarks themselves run alone.
+bench:
+	$(MAKE) --no-print-directory --output-sync=target -j2 $(VENV)/.installed $(SAM_VENV)/.installed
+	$(MAKE) --no-print-directory install build
 	$(PY) -W ignore -m bench

@@ -9,6 +9,9 @@ added (see `_patch`):
 - a declined confirmation's error is a `card_error` carrying the `payment_intent`, as on Stripe;
 - with `--idempotency-keys` (the local stack), `Idempotency-Key` replays the first answer as
   Stripe does; without it (the tests), repeated keys charge again, as in localstripe itself;
+- billing portal sessions (`POST /v1/billing_portal/sessions`, which localstripe lacks): the
+  session's `url` opens a local page showing the card on file and a link back to `return_url`
+  (the card is changed with `PUT /_local/accounts/{id}/card`);
 - data is kept in `--data-file` only, written at most every half second, instead of being
   pickled whole to the shared `/tmp/localstripe.pickle` on every write.
 
@@ -21,10 +24,12 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import html
 import json
 import logging
 import os
 import pickle
+import secrets
 import socket
 import subprocess
 import sys
@@ -420,10 +425,86 @@ def _patch(data_file: Path | None, idempotency_keys: bool) -> Any:
             in_flight.discard(slot)
 
     app = server.app
+    _add_billing_portal(app, server, resources, UserError)
     if idempotency_keys:
         app.middlewares.append(idempotency)
     app.cleanup_ctx.append(flush_periodically)
     return app
+
+
+def _add_billing_portal(app: Any, server: Any, resources: Any, user_error: Any) -> None:
+    """`POST /v1/billing_portal/sessions` as Stripe answers it, and the page its `url` opens.
+    Sessions live in memory, as short-lived as Stripe's (they expire after minutes there)."""
+    from aiohttp import web  # noqa: PLC0415 - only the server process needs aiohttp
+
+    sessions: dict[str, dict[str, Any]] = {}
+
+    async def create(request: Any) -> Any:
+        data = await server.get_post_data(request) or {}
+        customer_id = data.get("customer")
+        if not isinstance(customer_id, str) or not customer_id:
+            raise user_error(400, "Missing required param: customer.")
+        resources.Customer._api_retrieve(customer_id)  # 404 for an unknown customer
+        return_url = data.get("return_url")
+        session_id = f"bps_{secrets.token_hex(12)}"
+        session = {
+            "id": session_id,
+            "object": "billing_portal.session",
+            "configuration": "bpc_local",
+            "created": int(time.time()),
+            "customer": customer_id,
+            "flow": None,
+            "livemode": False,
+            "locale": None,
+            "on_behalf_of": None,
+            "return_url": return_url if isinstance(return_url, str) else None,
+            # Under /_config/: the one prefix localstripe serves without an API key, as Stripe
+            # serves the portal to a browser that has none.
+            "url": f"{request.scheme}://{request.host}/_config/billing_portal/{session_id}",
+        }
+        sessions[session_id] = session
+        return web.json_response(session)
+
+    async def page(request: Any) -> Any:
+        session = sessions.get(request.match_info["id"])
+        if session is None:
+            return web.Response(status=404, text="This billing portal session has expired.")
+        card = _card_on_file(resources, session["customer"])
+        back = session.get("return_url") or ""
+        link = (
+            f'<p><a href="{html.escape(back)}">Return to the dashboard</a></p>'
+            if back.startswith(("http://", "https://"))
+            else ""
+        )
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            "<title>Billing portal (local)</title>"
+            "<h1>Billing portal (local)</h1>"
+            f"<p>Customer {html.escape(session['customer'])}.</p>"
+            f"<p>Card on file: {html.escape(card)}.</p>"
+            "<p>localstripe has no billing portal: this page stands in for Stripe's. To change "
+            "the card locally, <code>PUT /_local/accounts/{account_id}/card</code> with "
+            '<code>{"card": "ok"}</code> or <code>{"card": "declined"}</code>.</p>'
+            f"{link}</html>"
+        )
+        return web.Response(text=body, content_type="text/html")
+
+    app.router.add_post("/v1/billing_portal/sessions", create)
+    app.router.add_get("/_config/billing_portal/{id}", page)
+
+
+def _card_on_file(resources: Any, customer_id: str) -> str:
+    """`visa ending 4242`, or `none` (best effort over localstripe's objects)."""
+    try:
+        customer = resources.Customer._api_retrieve(customer_id)
+        settings = getattr(customer, "invoice_settings", None) or {}
+        method_id = settings.get("default_payment_method") if isinstance(settings, dict) else None
+        if not method_id:
+            return "none"
+        card = resources.PaymentMethod._api_retrieve(method_id).card
+        return f"{card.get('brand', 'card')} ending {card.get('last4', '????')}"
+    except Exception:  # a display detail: never fail the page over it
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

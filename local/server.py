@@ -6,6 +6,7 @@ function URL, each a threaded WSGI server on 127.0.0.1.
 | `/v1/...` | `local.gateway.Gateway`: template.yaml's routes, the JWT authorizer, CORS |
 | `/_local/...` | the local-only routes of shared/spec/local.md (never deployed) |
 | `/docs`, `/openapi.json` | Swagger UI (npm `swagger-ui-dist` in `.tools/`), the OpenAPI document |
+| `/`, `/<file>` | the web dashboard: `dashboard/index.html` and its files, by plain file name |
 
 On `WEBHOOK_PORT` every request goes to the function with a `FunctionUrlConfig` (the Stripe
 webhook) as a Lambda function URL event.
@@ -150,8 +151,10 @@ def api_app(stack: Stack) -> Callable[..., Iterable[bytes]]:
             return docs(path)
         if path == "/openapi.json":
             return _json(200, openapi_document())
-        if path == "/":
-            return 302, {"Location": "/docs"}, b""
+        if method == "GET":
+            page = dashboard(path)
+            if page is not None:
+                return page
         preflight = cors.preflight(method, environ)
         if preflight is not None:
             return preflight
@@ -470,6 +473,49 @@ def docs(path: str) -> Answer:
         return _problem(404, "not_found", "There is no such file.")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return 200, {"Content-Type": content_type, "Cache-Control": "max-age=3600"}, file.read_bytes()
+
+
+# ---------------------------------------------------------------- the dashboard
+
+DASHBOARD = ROOT / "dashboard"
+# Plain file names only (no folder, no leading dot): nothing outside dashboard/ can be named.
+_DASHBOARD_FILE = re.compile(r"^/(?P<name>[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)$")
+_DASHBOARD_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+# The page talks to the API (its own origin locally; config.js may name another) and loads
+# nothing from anywhere else.
+_DASHBOARD_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' https: http://127.0.0.1:* http://localhost:*;"
+        " img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none';"
+        " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+
+
+def dashboard(path: str, root: Path = DASHBOARD) -> Answer | None:
+    """`/` is the dashboard's index.html, `/<name>.<ext>` one of its files of a known type;
+    None for anything else (the caller's other routes, then the gateway's 404)."""
+    if path == "/":
+        path = "/index.html"
+    found = _DASHBOARD_FILE.match(path)
+    if found is None:
+        return None
+    name = found.group("name")
+    content_type = _DASHBOARD_TYPES.get(Path(name).suffix)
+    file = root / name
+    if content_type is None or not file.is_file():
+        return None
+    return 200, {"Content-Type": content_type, **_DASHBOARD_HEADERS}, file.read_bytes()
 
 
 # ---------------------------------------------------------------- the function URL port

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,7 +17,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from stripe import AuthenticationError
+from stripe import AuthenticationError, InvalidRequestError
 
 from lifecycle.ids import new_id
 from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
@@ -220,6 +221,26 @@ def test_billing_portal_url_comes_from_a_portal_session_for_the_customer(
     assert url == "https://billing.stripe.com/p/session/test"
     [request] = stub_stripe.to("POST", "/v1/billing_portal/sessions")
     assert request.form == {"customer": "cus_stub", "return_url": "https://app.example.com/billing"}
+
+
+def test_local_billing_portal_opens_a_page_with_the_card_on_file_and_the_way_back(
+    payments: StripePayments, localstripe_base: str
+):
+    """localstripe has no portal; the local stack's stands in, so the dashboard's
+    Manage payment method works locally too."""
+    customer = create_customer_with_card(localstripe_base, "ok")
+
+    url = payments.billing_portal_url(
+        customer_id=customer, return_url="http://localhost:3000/#/account"
+    )
+
+    assert url.startswith(f"{localstripe_base}/_config/billing_portal/bps_")
+    with urllib.request.urlopen(url, timeout=5) as page:
+        html = page.read().decode()
+    assert "visa ending 4242" in html
+    assert 'href="http://localhost:3000/#/account"' in html
+    with pytest.raises(InvalidRequestError):
+        payments.billing_portal_url(customer_id="cus_nobody", return_url="http://localhost/")
 
 
 def test_secret_key_comes_from_parameter_store_when_none_is_given(

@@ -1,0 +1,237 @@
+// The HTTP API as the dashboard sees it: the session's bearer token, JSON in and out, every
+// failure turned into an ApiError whose `detail` is fit to show the user.
+
+const config = window.DASHBOARD_CONFIG || {};
+export const API_BASE = String(config.apiBase || "").replace(/\/+$/, "");
+export const AUTH_MODE = config.auth === "cognito" ? "cognito" : "local";
+const COGNITO = config.cognito || {};
+const SESSION_KEY = "dashboard.session";
+const STATE_KEY = "dashboard.oauth_state";
+const ACCOUNT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class ApiError extends Error {
+  constructor(status, problem, detail) {
+    super(detail);
+    this.status = status; // 0: the request never got an answer
+    this.problem = problem || {};
+    this.code = this.problem.code || null;
+    this.detail = detail;
+  }
+}
+
+// ---------------------------------------------------------------- the session
+
+/** The JWT's claims (display only: the API checks the signature). */
+function claimsOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(part.padEnd(Math.ceil(part.length / 4) * 4, "="));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
+  } catch {
+    return {};
+  }
+}
+
+function sessionFrom(token) {
+  const claims = claimsOf(token);
+  const groups = claims["cognito:groups"] || [];
+  return {
+    token,
+    accountId: claims["custom:account_id"] || "",
+    user: claims["cognito:username"] || claims.sub || "",
+    email: claims.email || "",
+    billing: Array.isArray(groups) && groups.includes("billing"),
+    expiresAt: typeof claims.exp === "number" ? claims.exp * 1000 : null,
+  };
+}
+
+export function currentSession() {
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (!stored || typeof stored.token !== "string") return null;
+    const session = sessionFrom(stored.token);
+    if (session.expiresAt !== null && session.expiresAt <= Date.now()) {
+      signOut();
+      return null;
+    }
+    return session;
+  } catch {
+    return null;
+  }
+}
+
+function keep(token) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token }));
+  return sessionFrom(token);
+}
+
+export function signOut() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+/** Local stack only: a token for a user of `accountId` from POST /_local/tokens. */
+export async function signInLocally(accountId, billing) {
+  if (!ACCOUNT_ID.test(accountId)) {
+    throw new ApiError(0, null, "An account id is 1 to 64 letters, digits, '_' or '-'.");
+  }
+  const body = {
+    account_id: accountId,
+    user_id: `${accountId}-${billing ? "billing" : "member"}`,
+    billing_access: billing,
+  };
+  const answer = await send("POST", "/_local/tokens", { body, token: null });
+  return keep(answer.token);
+}
+
+/** Cognito: send the browser to the hosted UI; it comes back with the token in the fragment. */
+export function signInWithCognito() {
+  if (!COGNITO.domain || !COGNITO.clientId) {
+    throw new ApiError(0, null, "Sign-in is not configured: set cognito.domain and cognito.clientId in config.js.");
+  }
+  const state = randomId();
+  sessionStorage.setItem(STATE_KEY, state);
+  const query = new URLSearchParams({
+    response_type: "token",
+    client_id: COGNITO.clientId,
+    redirect_uri: redirectUri(),
+    scope: COGNITO.scope || "openid email",
+    state,
+  });
+  window.location.assign(`${String(COGNITO.domain).replace(/\/+$/, "")}/oauth2/authorize?${query}`);
+}
+
+/** Cognito: end the hosted UI's own session too (else the next sign-in skips the password). */
+export function signOutOfCognito() {
+  signOut();
+  if (!COGNITO.domain || !COGNITO.clientId) return false;
+  const query = new URLSearchParams({ client_id: COGNITO.clientId, logout_uri: redirectUri() });
+  window.location.assign(`${String(COGNITO.domain).replace(/\/+$/, "")}/logout?${query}`);
+  return true;
+}
+
+function redirectUri() {
+  return COGNITO.redirectUri || `${window.location.origin}${window.location.pathname}`;
+}
+
+/**
+ * The hosted UI's redirect: `#id_token=...&access_token=...&state=...`. Takes the token out of
+ * the address bar at once (it must not linger in history) and keeps it for the tab.
+ * Returns the session, null when the fragment is not a sign-in answer; throws on an error answer.
+ */
+export function completeCognitoSignIn() {
+  const fragment = window.location.hash.replace(/^#/, "");
+  if (!/(^|&)(id_token|access_token|error)=/.test(fragment)) return null;
+  const params = new URLSearchParams(fragment);
+  window.history.replaceState(null, "", `${window.location.pathname}${window.location.search}#/integrations`);
+  const expected = sessionStorage.getItem(STATE_KEY);
+  sessionStorage.removeItem(STATE_KEY);
+  if (params.get("error")) {
+    throw new ApiError(0, null, params.get("error_description") || "Sign-in was refused. Try again.");
+  }
+  if (!expected || params.get("state") !== expected) {
+    throw new ApiError(0, null, "This sign-in did not start here. Sign in again.");
+  }
+  const token = params.get(COGNITO.token || "id_token");
+  if (!token) throw new ApiError(0, null, "The sign-in answer had no token. Sign in again.");
+  return keep(token);
+}
+
+// ---------------------------------------------------------------- requests
+
+export function randomId() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") {
+    return window.crypto.randomUUID();
+  }
+  // crypto.randomUUID needs a secure context; a version-4 UUID from getRandomValues otherwise.
+  const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+let onUnauthorized = () => {};
+
+/** What to do when the API says the token is no longer good (sign in again). */
+export function whenUnauthorized(callback) {
+  onUnauthorized = callback;
+}
+
+function problemDetail(status, problem, statusText) {
+  if (problem && typeof problem.detail === "string" && problem.detail) {
+    const fields = Array.isArray(problem.errors)
+      ? problem.errors
+          .map((e) => (e && e.msg ? `${(e.loc || []).filter((p) => p !== "body").join(".")}: ${e.msg}` : ""))
+          .filter(Boolean)
+      : [];
+    return fields.length ? `${problem.detail} (${fields.join("; ")})` : problem.detail;
+  }
+  if (status === 429) return "Too many requests right now. Wait a moment and try again.";
+  if (status >= 500) return "The service had a problem answering. Try again in a moment.";
+  return `The request failed (${status}${statusText ? ` ${statusText}` : ""}).`;
+}
+
+async function send(method, path, { body, token, idempotent = false }) {
+  const headers = { Accept: "application/json, application/problem+json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  // A repeat with the same key is answered once (api.md): a double click never pays twice.
+  if (idempotent) headers["Idempotency-Key"] = randomId();
+  let response;
+  try {
+    response = await fetch(`${API_BASE}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError(0, null, "Could not reach the server. Check your connection and try again.");
+  }
+  const text = await response.text().catch(() => "");
+  let parsed = null;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
+  }
+  if (!response.ok) {
+    const problem = parsed && typeof parsed === "object" ? parsed : null;
+    throw new ApiError(response.status, problem, problemDetail(response.status, problem, response.statusText));
+  }
+  return parsed;
+}
+
+/** A call to the API with the session's token; a 401 ends the session. */
+export async function api(method, path, { body, idempotent = false } = {}) {
+  const session = currentSession();
+  if (!session) {
+    onUnauthorized();
+    throw new ApiError(401, null, "Your session has ended. Sign in again.");
+  }
+  try {
+    return await send(method, path, { body, token: session.token, idempotent });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      signOut();
+      onUnauthorized();
+    }
+    throw error;
+  }
+}
+
+/** Every page of a paged list route (`items`, `next_cursor`). */
+export async function allPages(path) {
+  const items = [];
+  let cursor = null;
+  do {
+    const separator = path.includes("?") ? "&" : "?";
+    const page = await api("GET", cursor ? `${path}${separator}cursor=${encodeURIComponent(cursor)}` : path);
+    items.push(...page.items);
+    cursor = page.next_cursor || null;
+  } while (cursor);
+  return items;
+}

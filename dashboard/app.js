@@ -1,0 +1,185 @@
+// The dashboard's entry point: sign-in (the local stack's user picker or Cognito's hosted UI),
+// the two pages behind hash routes, and the refresh of everything.
+
+import {
+  AUTH_MODE,
+  completeCognitoSignIn,
+  currentSession,
+  signInLocally,
+  signInWithCognito,
+  signOut,
+  signOutOfCognito,
+  whenUnauthorized,
+} from "./api.js";
+import { loadAccount, loadAccountDetails, resetAccount, setUpAccount } from "./account.js";
+import { setUpDialogs } from "./dialogs.js";
+import { integrationItems, loadIntegrations, refreshNotice, resetIntegrations, setUpIntegrations } from "./integrations.js";
+import { $, announce, busy, showError } from "./ui.js";
+
+const ROUTES = {
+  integrations: { view: "integrations-view", title: "Cancel Integrations" },
+  account: { view: "account-view", title: "Account" },
+};
+
+const app = {
+  session: null,
+  account: null,
+  reloadAll,
+  // After a change on the integrations page: the summary, upcoming charges and charges move too.
+  reloadAccount: () =>
+    loadAccount()
+      .then(refreshNotice)
+      .then(loadAccountDetails)
+      .catch(() => {}), // each part shows its own error
+  integrationNames: () => new Map(integrationItems().map((i) => [i.id, i.name])),
+  integrationsById: () => new Map(integrationItems().map((i) => [i.id, i])),
+};
+
+function routeName() {
+  const name = window.location.hash.replace(/^#\/?/, "");
+  return name in ROUTES ? name : "integrations";
+}
+
+function showView(id) {
+  for (const view of document.querySelectorAll("main > .view")) view.hidden = view.id !== id;
+}
+
+function showRoute({ focus }) {
+  const name = routeName();
+  const route = ROUTES[name];
+  showView(route.view);
+  document.title = `${route.title} · Supplier Feeds`;
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.route === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  // A page change moves focus to its heading, so screen readers read where they are.
+  if (focus) $(`${name}-title`).focus();
+}
+
+// ---------------------------------------------------------------- loading
+
+async function reloadAll() {
+  const results = await Promise.allSettled([
+    loadAccount().then(refreshNotice),
+    loadIntegrations(),
+  ]);
+  if (results[0].status === "fulfilled") {
+    await loadAccountDetails().catch(() => {}); // each table shows its own error
+  }
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function showSignIn(message = "") {
+  app.session = null;
+  app.account = null;
+  $("nav").hidden = true;
+  $("session").hidden = true;
+  showView("signin-view");
+  document.title = "Sign in · Supplier Feeds";
+  const local = AUTH_MODE === "local";
+  for (const part of document.querySelectorAll("[data-auth='local']")) part.hidden = !local;
+  $("signin-intro").textContent = local
+    ? "Local stack: pick an account and the kind of user to sign in as. The token is kept for this tab only."
+    : "Sign in with your account's user name and password.";
+  $("signin-submit").textContent = local ? "Sign in" : "Continue to sign-in";
+  $("signin-error").textContent = message;
+  $(local ? "signin-account" : "signin-submit").focus();
+}
+
+function start(session) {
+  app.session = session;
+  app.account = null;
+  resetIntegrations();
+  resetAccount();
+  const role = session.billing ? "Billing user" : "Member";
+  $("who").textContent = [session.email, session.accountId, role].filter(Boolean).join(" · ");
+  $("who").title = `Signed in as ${session.user || session.email}`;
+  $("switch-user").textContent = AUTH_MODE === "local" ? "Switch user" : "Sign out";
+  $("nav").hidden = false;
+  $("session").hidden = false;
+  showRoute({ focus: true });
+  reloadAll();
+}
+
+async function submitSignIn(event) {
+  event.preventDefault();
+  showError($("signin-error"), null);
+  if (AUTH_MODE !== "local") {
+    try {
+      signInWithCognito();
+    } catch (error) {
+      showError($("signin-error"), error);
+    }
+    return;
+  }
+  const accountField = $("signin-account");
+  const accountId = accountField.value.trim();
+  if (!accountField.checkValidity() || !accountId) {
+    accountField.setAttribute("aria-invalid", "true");
+    $("signin-error").textContent = "Enter an account id: 1 to 64 letters, digits, '_' or '-'.";
+    accountField.focus();
+    return;
+  }
+  accountField.removeAttribute("aria-invalid");
+  const billing = document.querySelector("input[name='role']:checked").value === "billing";
+  try {
+    const session = await busy($("signin-submit"), () => signInLocally(accountId, billing));
+    start(session);
+    announce(`Signed in to ${session.accountId} as a ${billing ? "billing user" : "member"}.`);
+  } catch (error) {
+    showError($("signin-error"), error);
+  }
+}
+
+function switchUser() {
+  const accountId = app.session && app.session.accountId;
+  if (AUTH_MODE === "cognito" && signOutOfCognito()) return;
+  signOut();
+  if (accountId) $("signin-account").value = accountId;
+  showSignIn();
+  announce("Signed out.");
+}
+
+// ---------------------------------------------------------------- boot
+
+function boot() {
+  setUpDialogs();
+  setUpIntegrations(app);
+  setUpAccount(app);
+  $("signin-form").addEventListener("submit", submitSignIn);
+  $("switch-user").addEventListener("click", switchUser);
+  $("refresh-all").addEventListener("click", () =>
+    busy($("refresh-all"), async () => {
+      await reloadAll();
+      announce("Refreshed.");
+    }),
+  );
+  window.addEventListener("hashchange", () => {
+    if (!app.session) return;
+    showRoute({ focus: true });
+    // Charges may have moved since they were loaded (a renewal, another user): read them again.
+    if (routeName() === "account" && app.account) loadAccountDetails().catch(() => {});
+  });
+  whenUnauthorized(() => showSignIn("Your session has ended. Sign in again."));
+  // A bug of ours must still end in words on the page, never in silence.
+  window.addEventListener("unhandledrejection", (event) => {
+    const reason = event.reason || {};
+    announce(reason.detail || "Something went wrong. Refresh the page and try again.");
+  });
+
+  let failure = "";
+  if (AUTH_MODE === "cognito") {
+    try {
+      completeCognitoSignIn();
+    } catch (error) {
+      failure = error.detail || String(error);
+    }
+  }
+  const session = currentSession();
+  if (session) start(session);
+  else showSignIn(failure);
+}
+
+boot();

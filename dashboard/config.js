@@ -1,0 +1,21 @@
+// Where the dashboard finds the API and how users sign in: edit this file per deployment (no
+// build step). It is a plain script, loaded before the app, so a static host can serve a
+// different copy per environment.
+window.DASHBOARD_CONFIG = {
+  // The HTTP API's base URL, without a trailing slash; "" is the page's own origin (make dev).
+  apiBase: "",
+  // "local": a user picker that gets a token from the local stack's POST /_local/tokens.
+  // "cognito": the Cognito hosted UI (implicit grant); the token comes back in the URL
+  // fragment and is kept in sessionStorage for the tab's life.
+  auth: "local",
+  cognito: {
+    domain: "", // the hosted UI, e.g. "https://auth.example.com"
+    clientId: "", // template.yaml output UserPoolClientId (the JWT audience)
+    // "" = this page's URL. It must be one of the app client's callback URLs, and its sign-out
+    // URLs too (sign-out sends the browser to the hosted UI's /logout, which comes back here).
+    redirectUri: "",
+    scope: "openid email",
+    // The ID token carries custom:account_id and cognito:groups, the claims the API reads.
+    token: "id_token",
+  },
+};

@@ -84,11 +84,12 @@ def _banner(stack: Stack) -> None:
         f"Local stack ready in {stack.started_in:.1f} s ({took})"
         + (", demo seeded" if stack.seeded_demo else ""),
         "",
+        f"  Dashboard           {api}/  (pick a user: member or billing)",
         f"  API                 {api}/v1/...",
         f"  Swagger UI          {api}/docs",
         f"  Local routes        {api}/_local/health, /_local/clock, /_local/events, ...",
         f"  Stripe webhook URL  {config.webhook_url}",
-        f"  DynamoDB            {stack.dynamodb_endpoint}",
+        f"  DynamoDB            {stack.dynamodb_endpoint}{_storage(stack)}",
         f"  Stripe (localstripe) {stack.stripe_api_base}",
         f"  SQS, EventBridge    {stack.moto_endpoint} (moto)",
         f"  Business clock      {stack.clock.now().isoformat().replace('+00:00', 'Z')}",
@@ -100,6 +101,15 @@ def _banner(stack: Stack) -> None:
         "Ctrl-C stops everything.",
     ]
     stack.say("\n".join(lines))
+
+
+def _storage(stack: Stack) -> str:
+    """Where DynamoDB Local keeps its data, and whether it syncs it."""
+    server = stack.dynamodb_server
+    if server is None or server.data_dir is None:
+        return ""
+    syncs = server.no_fsync() is None
+    return f" (data in {server.data_dir}{'' if syncs else ', without fsync: eatmydata'})"
 
 
 if __name__ == "__main__":

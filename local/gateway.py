@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib
 import json
 import re
-import threading
 import time
 import traceback
 import uuid
@@ -22,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from local.events import LambdaContext, http_api_event
+from local.events import http_api_event
+from local.runtime import InProcess, Runtime
 from local.template import resources, template
 
 Authenticate = Callable[[Mapping[str, str]], Mapping[str, Any] | None]
@@ -104,12 +103,6 @@ def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
-def _handler(folder: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    module = importlib.import_module(f"functions.{folder}.app")
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
-    return handler
-
-
 @dataclass(frozen=True, slots=True)
 class Function:
     """One AWS::Serverless::Function of template.yaml, as the local stack runs it."""
@@ -136,22 +129,20 @@ def functions() -> dict[str, Function]:
     return found
 
 
-# One invocation at a time, of any function.
-_invocation = threading.RLock()
+# How functions run: in this process (tests), or the local stack's execution environments.
+_runtime: Runtime = InProcess()
+
+
+def use_runtime(runtime: Runtime | None) -> None:
+    """Run every invocation with `runtime` from now on (None: back to in-process)."""
+    global _runtime  # noqa: PLW0603 - one runtime per process, set by the local stack
+    _runtime = runtime if runtime is not None else InProcess()
 
 
 def invoke(logical_id: str, event: dict[str, Any]) -> Any:
-    """Run a function's real `lambda_handler` on `event` with a Lambda context.
-
-    One invocation at a time across all functions: in Lambda each execution environment is a
-    process of its own, while here they share one, and handlers keep per-invocation state at
-    module level (the resolver's current event, the batch processor's records) and in
-    Powertools' process-wide singletons (the metrics of every `Metrics()`, the idempotency
-    layer's configuration), which concurrent invocations would mix up.
-    """
-    function = functions()[logical_id]
-    with _invocation:
-        return _handler(function.folder)(event, LambdaContext(logical_id, function.timeout))
+    """Run a function's real `lambda_handler` on `event` with a Lambda context (`local.runtime`:
+    in this process, or in an execution environment of the function)."""
+    return _runtime.invoke(logical_id, event)
 
 
 def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], bytes]:

@@ -22,6 +22,7 @@ import traceback
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 from local.clock import ACCOUNT_ID, REGION, not_implemented
 from local.gateway import Function, functions, invoke
+from local.runtime import concurrency_limits
 from local.template import resources
 
 # A stream's shards are listed again after this long (or when one closes), not at every read.
@@ -114,14 +116,31 @@ class QueueSource:
         self.arn = arn
         self.function = source.function.logical_id
         self.batch_size = int(source.properties.get("BatchSize", 10))
+        # Lambda's poller runs up to MaximumConcurrency batches at once (the local runtime
+        # gives the function as many execution environments).
+        limit = concurrency_limits().get(self.function, 1)
+        self.concurrency = max(1, limit)
         self.not_implemented = False
 
     def drain(self) -> int:
-        """Hand every visible message to the worker, batch by batch, until none is left; the
-        number of messages handled."""
+        """Hand every visible message to the worker, batch by batch, up to `concurrency`
+        batches at once, until none is left; the number of messages handled."""
+        first = self._receive()
+        if not first:
+            return 0
+        if self.concurrency == 1:
+            return self._drain_from(first)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sqs-poller") as pool:
+            pollers = [pool.submit(self._drain_from, first)]
+            pollers += [pool.submit(self._drain_from, None) for _ in range(self.concurrency - 1)]
+            return sum(poller.result() for poller in pollers)
+
+    def _drain_from(self, messages: list[dict[str, Any]] | None) -> int:
+        """One poller: `messages` (when given), then batch after batch until the queue is empty."""
         handled = 0
         while True:
-            messages = self._receive()
+            if messages is None:
+                messages = self._receive()
             if not messages:
                 return handled
             done = self._invoke(messages)
@@ -134,6 +153,7 @@ class QueueSource:
                     ],
                 )
             handled += len(done)
+            messages = None
 
     def _receive(self) -> list[dict[str, Any]]:
         # One poll per batch, as Lambda's poller: up to BatchSize (SQS gives at most 10).

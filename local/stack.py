@@ -4,21 +4,21 @@
 | --- | --- |
 | DynamoDB | DynamoDB Local (data in `<data>/ddb`), tables from template.yaml |
 | Stripe | localstripe (`<data>/stripe.pickle`), webhooks sent to the function URL |
-| SQS renewal queue, EventBridge bus | moto's server, in-process, on a free port |
+| SQS renewal queue, EventBridge bus | moto's server, in a process of its own, on a free port |
 | API Gateway + JWT authorizer, function URL | `local.server` on `API_PORT`, `WEBHOOK_PORT` |
 | EventBridge Scheduler | `local.clock`: the business clock (`<data>/clock.json`) |
 | event sources (SQS, stream) | `local.sources` |
 
-Every function runs in this process through its real `lambda_handler`, with the business clock,
-localstripe and the tables injected through `lifecycle.usecases.services.use_services`. An
-existing DynamoDB (`AWS_ENDPOINT_URL_DYNAMODB`) or Stripe (`STRIPE_API_BASE`) is used instead
-of starting one.
+Every function runs through its real `lambda_handler` in execution environments of its own
+(`local.runtime`: processes, as many at once as the template allows the function), with the
+business clock, localstripe and the tables injected through
+`lifecycle.usecases.services.use_services`. An existing DynamoDB (`AWS_ENDPOINT_URL_DYNAMODB`)
+or Stripe (`STRIPE_API_BASE`) is used instead of starting one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import secrets
@@ -51,6 +51,7 @@ from local.clock import (
 )
 from local.dynamodb_local import DynamoDBLocal, free_port
 from local.localstripe import SECRET_KEY, create_customer_with_card, swap_card
+from local.runtime import Environments
 from local.template import ROOT
 
 Card = Literal["ok", "declined"]
@@ -121,7 +122,7 @@ class Config:
         return f"http://{self.host}:{self.webhook_port}/"
 
 
-def _counting_payments(api_base: str) -> Any:
+def counting_payments(api_base: str) -> Any:
     """The Stripe adapter, counting its charges: webhooks are awaited only after a charge."""
     from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
 
@@ -191,6 +192,7 @@ class _Parts:
     servers: list[Any] = field(default_factory=list)
     background: threading.Thread | None = None
     due_index: DueIndex | None = None
+    runtime: Environments | None = None
 
 
 class Stack:
@@ -209,6 +211,8 @@ class Stack:
         self._work = threading.RLock()
         self._startup_pool: ThreadPoolExecutor | None = None
         self._charges_seen = 0
+        self._charges_made = 0  # by the functions' environments (`_charged`)
+        self._charge_lock = threading.Lock()
         self.timings: dict[str, float] = {}  # seconds each part took to start
         self._boto = _boto_config()
         self.console: TextIO = sys.stdout
@@ -229,14 +233,14 @@ class Stack:
         dynamodb = pool.submit(self._timed, "dynamodb", self._start_dynamodb)
         stripe = pool.submit(self._timed, "localstripe", self._start_stripe)
         moto = pool.submit(self._timed, "moto", self._start_moto)
-        # Imports take a second or more: done while Java boots.
-        warm = pool.submit(self._timed, "imports", self._import_functions)
         self.dynamodb_endpoint = _result(dynamodb, "DynamoDB")
         self.stripe_api_base = _result(stripe, "Stripe")
         self.moto_endpoint = _result(moto, "moto (SQS, EventBridge)")
         self._set_endpoints()
         self._timed("wiring", self._wire)
-        _result(warm, "the functions' imports")
+        # After the wiring: the environments get this process's variables as they are when
+        # they start (the queue URLs are set by the wiring).
+        self._start_runtime()
         self._serve()
         self._register_webhook()
         self._parts.background = threading.Thread(
@@ -251,6 +255,7 @@ class Stack:
             self.settle()
         self.started_in = time.monotonic() - began
         self.ready = True
+        threading.Thread(target=self._warm, name="warm", daemon=True).start()
 
     def _timed[T](self, part: str, start: Callable[[], T]) -> T:
         began = time.monotonic()
@@ -302,6 +307,11 @@ class Stack:
                 server.stop()
         if parts.background is not None:
             parts.background.join(timeout=10)
+        if parts.runtime is not None:
+            from local.gateway import use_runtime  # noqa: PLC0415
+
+            use_runtime(None)
+            parts.runtime.stop()
         if parts.due_index is not None:
             parts.due_index.close()
         for process in (parts.moto, parts.stripe, parts.dynamodb):
@@ -326,6 +336,11 @@ class Stack:
                 f" (DYNAMODB_PORT): {error}"
             ) from error
         return server.endpoint
+
+    @property
+    def dynamodb_server(self) -> DynamoDBLocal | None:
+        """The DynamoDB Local this stack started (None when it uses an existing endpoint)."""
+        return self._parts.dynamodb
 
     def _start_stripe(self) -> str:
         if self.config.stripe_api_base:
@@ -362,11 +377,38 @@ class Stack:
         self._wire_moto(endpoint)
         return endpoint
 
-    def _import_functions(self) -> None:
+    def _start_runtime(self) -> None:
+        """Every function in execution environments of its own (`local.runtime`), each
+        started by the first invocation that needs it (its cold start)."""
+        from local.gateway import use_runtime  # noqa: PLC0415
+        from local.runtime import Environments, concurrency_limits  # noqa: PLC0415
+
+        assert self._function_log is not None
+        self._parts.runtime = Environments(
+            self.clock.now,
+            limits=concurrency_limits(),
+            on_charges=self._charged,
+            log_path=self._function_log.name,
+        )
+        use_runtime(self._parts.runtime)
+
+    def _warm(self) -> None:
+        """Once ready: one environment of every function not started yet, one at a time in the
+        background, so that a developer's first request to a function pays no cold start."""
         from local.gateway import functions  # noqa: PLC0415
 
-        for function in functions().values():
-            importlib.import_module(f"functions.{function.folder}.app")
+        runtime = self._parts.runtime
+        for logical_id in functions():
+            if runtime is None or self._stopping.is_set():
+                return
+            try:
+                runtime.warm(logical_id)
+            except Exception as error:  # the first invocation will say it again, in context
+                self.say(f"could not start an environment of {logical_id}: {error}")
+
+    def _charged(self, count: int) -> None:
+        with self._charge_lock:
+            self._charges_made += count
 
     def _webhook_secret(self) -> str:
         path = self.data / "stripe-webhook-secret"
@@ -464,7 +506,7 @@ class Stack:
         }
         create_tables(self.dynamodb, tables)
         self.store = Store(self.config.table_name, client=self.dynamodb)
-        self.payments = _counting_payments(self.stripe_api_base)
+        self.payments = counting_payments(self.stripe_api_base)
         os.environ.update(self.queue_variables)  # RENEWAL_QUEUE_URL
         settings.cache_clear()
         use_services(
@@ -543,7 +585,8 @@ class Stack:
             while True:
                 work = self._drain_queues()
                 work += self._pump_streams()
-                charges = self.payments.charges
+                with self._charge_lock:
+                    charges = self._charges_made + self.payments.charges
                 if charges != self._charges_seen:
                     self._charges_seen = charges
                     work += self.webhooks.wait()

@@ -210,3 +210,33 @@ def test_due_entries_move_with_the_state(store):
 def test_shards_spread_integrations():
     shards = {due_shard(f"int_{i}") for i in range(200)}
     assert len(shards) == 16
+
+
+def test_a_single_row_change_is_one_conditional_write_and_still_refuses_a_second_writer(store):
+    """One row needs no transaction: a conditional PutItem is as atomic at half the capacity.
+    Racing writers of the same Stripe event: exactly one records it."""
+    store.counter.by_operation.clear()
+    results: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def record() -> None:
+        barrier.wait()
+        results.append(store.record_webhook_event("evt_1", "payment_intent.succeeded", T0))
+
+    threads = [threading.Thread(target=record) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False] * 5 + [True]
+    assert store.webhook_event_seen("evt_1")
+    # Six writes, no transaction (the counter is not thread-safe: its keys are what count).
+    assert set(store.counter.by_operation) == {"PutItem", "GetItem"}
+
+
+def test_a_stale_single_row_write_is_a_conflict_not_an_overwrite(store):
+    store.create_account(account())
+    with pytest.raises(Conflict):
+        store.create_account(replace(account(), status=AccountStatus.DISABLED))
+    assert store.get_account("acc_1").status is AccountStatus.ACTIVE

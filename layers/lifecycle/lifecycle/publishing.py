@@ -128,38 +128,24 @@ def publish_outbox(
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
     outcome = Outcome()
-    bus_name = settings().event_bus_name
+    candidates, stop_at = _candidates(records, settings().event_bus_name, outcome)
+    # One consistent read of the batch's rows (BatchGetItem), on every delivery: a Lambda
+    # retry carries no mark of being one, and `mark_published` answers "already" only after
+    # the send it was meant to prevent. Marking first would lose the event whenever the send
+    # then fails.
+    try:
+        published = store.published_among([(c.account_id, c.event_id) for c in candidates])
+    except (ClientError, BotoCoreError):
+        logger.exception("could not check the outbox rows", extra={"rows": len(candidates)})
+        if candidates:
+            stop_at = candidates[0].position  # nothing is sent; all of it comes again
+        published, candidates = set(), []
     pending: list[Outbound] = []
-    stop_at = len(records)
-    for position, record in enumerate(records):
-        if not is_outbox_insert(record):
-            outcome.ignored += 1
-            continue
-        try:
-            candidate = outbound(position, record["dynamodb"]["NewImage"], bus_name)
-            # One consistent read per row, on every delivery: a Lambda retry carries no mark of
-            # being one, and `mark_published` answers "already" only after the send it was
-            # meant to prevent. Marking first would lose the event whenever the send then fails.
-            if store.is_published(candidate.account_id, candidate.event_id):
-                outcome.already_published += 1
-                continue
-        except (KeyError, ValueError, TypeError, ClientError, BotoCoreError):
-            # A malformed row, or the check failed: retried, then the stream pointer goes to
-            # the EventsDLQ (alarmed) rather than the event being dropped silently.
-            logger.exception(
-                "outbox record not publishable",
-                extra={"sequence_number": record["dynamodb"].get("SequenceNumber")},
-            )
-            stop_at = position
-            break
-        if candidate.size > MAX_REQUEST_BYTES:
-            logger.error(
-                "outbox event too large for EventBridge",
-                extra={"event_id": candidate.event_id, "size": candidate.size},
-            )
-            stop_at = position
-            break
-        pending.append(candidate)
+    for candidate in candidates:
+        if candidate.event_id in published:
+            outcome.already_published += 1
+        else:
+            pending.append(candidate)
 
     for chunk in put_events_chunks(pending):
         outcome.put_events_calls += 1
@@ -191,6 +177,36 @@ def publish_outbox(
 
     outcome.failed = [str(record["dynamodb"]["SequenceNumber"]) for record in records[stop_at:]]
     return outcome
+
+
+def _candidates(
+    records: Sequence[StreamRecord], bus_name: str, outcome: Outcome
+) -> tuple[list[Outbound], int]:
+    """The batch's outbox rows up to the first one that cannot be sent, and that one's position
+    (`len(records)` when there is none): a malformed row, or one too large for EventBridge, is
+    retried, then the stream pointer goes to the EventsDLQ (alarmed) rather than the event
+    being dropped silently."""
+    candidates: list[Outbound] = []
+    for position, record in enumerate(records):
+        if not is_outbox_insert(record):
+            outcome.ignored += 1
+            continue
+        try:
+            candidate = outbound(position, record["dynamodb"]["NewImage"], bus_name)
+        except (KeyError, ValueError, TypeError):
+            logger.exception(
+                "outbox record not publishable",
+                extra={"sequence_number": record["dynamodb"].get("SequenceNumber")},
+            )
+            return candidates, position
+        if candidate.size > MAX_REQUEST_BYTES:
+            logger.error(
+                "outbox event too large for EventBridge",
+                extra={"event_id": candidate.event_id, "size": candidate.size},
+            )
+            return candidates, position
+        candidates.append(candidate)
+    return candidates, len(records)
 
 
 def _mark(store: Store, sent: Outbound, clock: Clock, outcome: Outcome) -> None:

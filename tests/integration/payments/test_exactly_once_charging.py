@@ -126,3 +126,45 @@ def test_localstripe_here_really_ignores_idempotency_keys(localstripe_base):
         )
         assert result.outcome is PaymentOutcome.SUCCEEDED
     assert count_payment_intents(localstripe_base, customer) == 2
+
+
+def test_the_webhook_applying_first_leaves_the_caller_a_success_and_the_action_done_once(
+    store, localstripe_base
+):
+    """Stripe's webhook can land between the charge and the caller's commit (it applies a
+    success it finds unapplied): the caller's commit then loses the race, finds the line paid
+    and applied, and reports success instead of a conflict; nothing is applied twice."""
+    from lifecycle.usecases import webhooks  # noqa: PLC0415
+
+    services, account, customer, decision = setup(store, localstripe_base)
+    action = {
+        "type": "create_integration",
+        "integration_id": "int_1",
+        "request": {
+            "name": "Acme to Shopify",
+            "supplier": "acme",
+            "channel": "shopify",
+            "plan": "standard",
+        },
+    }
+    collected = collect(services, account, decision.charge, action, T0)
+    line = collected.before
+    event = {
+        "id": "evt_first",
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": collected.after.stripe_payment_intent,
+                "object": "payment_intent",
+                "metadata": {"account_id": line.account_id, "charge_id": line.id},
+            }
+        },
+    }
+    assert webhooks.handle(services, event).startswith("succeeded")
+
+    assert apply_paid(services, collected, decision) is False
+
+    assert count_payment_intents(localstripe_base, customer) == 1
+    (stored,), _ = store.list_charges("acc_1")
+    assert (stored.status, stored.applied) == (ChargeStatus.SUCCEEDED, True)
+    assert [h.type for h in store.history("acc_1", "int_1")] == ["integration_created"]

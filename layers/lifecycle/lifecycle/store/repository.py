@@ -151,6 +151,15 @@ class ReadCounter:
         self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
 
 
+_CHANGED = "This changed while your request was being handled. Reload and try again."
+# A transaction's action -> the single-item write that does the same (operation, method).
+_SINGLE_WRITES: Mapping[str, tuple[str, str]] = {
+    "Put": ("PutItem", "put_item"),
+    "Update": ("UpdateItem", "update_item"),
+    "Delete": ("DeleteItem", "delete_item"),
+}
+
+
 @functools.cache
 def default_client() -> Any:
     """The DynamoDB client, built on first use (never at import time).
@@ -619,9 +628,30 @@ class Store:
             self.counter.record("UpdateItem")
         return True
 
-    def is_published(self, account_id: str, event_id: str) -> bool:
-        item = self._get(_key(account_pk(account_id), f"OUTBOX#{event_id}"))
-        return bool(item and "published_at" in item)
+    def published_among(self, events: Sequence[tuple[str, str]]) -> set[str]:
+        """Which of these outbox rows, (account id, event id), are marked published: strongly
+        consistent reads, 100 keys per BatchGetItem (its limit)."""
+        keys = [_key(account_pk(account), f"OUTBOX#{event}") for account, event in events]
+        published: set[str] = set()
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": keys[start : start + 100],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "SK, published_at",
+                }
+            }
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                got = response["Responses"].get(self.table_name, [])
+                self.counter.record("BatchGetItem", len(got))
+                published |= {
+                    item["SK"]["S"].removeprefix("OUTBOX#")
+                    for item in got
+                    if "published_at" in item
+                }
+                request = response.get("UnprocessedKeys") or {}
+        return published
 
     def purge_history(self, account_id: str, integration_id: str) -> int:
         """Remove a deleted integration's history lines, then its purge marker. Refuses while
@@ -761,8 +791,17 @@ class Store:
         return {"Put": put}
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
+        """Apply `actions` all or none; a failed condition is a Conflict.
+
+        One action is sent as the single-item write it is (PutItem, UpdateItem, DeleteItem
+        with the same condition): as atomic and as conditional, at half the write capacity of
+        a transaction and one write instead of a transaction's two phases.
+        """
         from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with the client
 
+        if len(actions) == 1 and next(iter(actions[0])) in _SINGLE_WRITES:
+            self._write_one(actions[0])
+            return
         try:
             self.client.transact_write_items(TransactItems=actions)
         except ClientError as error:
@@ -773,11 +812,28 @@ class Store:
                 ]
                 if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
                     raise Conflict(
-                        "This changed while your request was being handled. Reload and try again.",
+                        _CHANGED,
                     ) from error
             raise
         finally:
             self.counter.record("TransactWriteItems")
+
+    def _write_one(self, action: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with the client
+
+        ((kind, parameters),) = action.items()
+        operation, method = _SINGLE_WRITES[kind]
+        try:
+            getattr(self.client, method)(**parameters)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("ConditionalCheckFailedException", "TransactionConflictException"):
+                raise Conflict(
+                    _CHANGED,
+                ) from error
+            raise
+        finally:
+            self.counter.record(operation)
 
 
 def _encode_cursor(sort_key: str) -> str:

@@ -219,8 +219,8 @@ def reactivate_account(services: Services, caller: Caller, quote_id: str | None)
             {"type": "reactivate_account", "quote_id": quote_ref.id if quote_ref else None},
             now,
         )
-        if not collected.already_applied:
-            apply_paid(services, collected, None, account=decision)
+        if collected.already_applied or not apply_paid(services, collected, None, account=decision):
+            return _view(services, caller)  # applied once already (a retry, or the webhook)
     record_events((*decision.events, *(e for d in decision.integrations for e in d.events)))
     return _view(services, caller)
 

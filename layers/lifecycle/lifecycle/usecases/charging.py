@@ -193,17 +193,23 @@ def _settle(
 
 def apply_paid(
     services: Services, collected: Collected, decision: Decision | None, **commit: Any
-) -> None:
-    """Apply the paid decision and mark the ledger line applied, in one transaction.
+) -> bool:
+    """Apply the paid decision and mark the ledger line applied, in one transaction; False when
+    Stripe's webhook got there first (it applies a success it finds unapplied): the action is
+    done once, by it, and the caller answers with the state as stored.
 
-    If the state moved in between, the line is kept `succeeded` but not applied (a retry or the
-    webhook applies it) and the caller gets a retryable Conflict."""
+    If the state moved in between for another reason, the line is kept `succeeded` but not
+    applied (a retry or the webhook applies it) and the caller gets a retryable Conflict."""
     store = services.store
     try:
         store.commit(
             decision, extra=[store.charge_write(collected.before, collected.after)], **commit
         )
     except Conflict:
+        now = store.get_charge(collected.before.account_id, collected.before.id)
+        if now is not None and now.status is ChargeStatus.SUCCEEDED and now.applied:
+            return False
         if collected.before.status is not ChargeStatus.SUCCEEDED:
             store.save_charge(collected.before, replace(collected.after, applied=False))
         raise
+    return True

@@ -240,10 +240,9 @@ def reactivate(
         {"type": "reactivate_integration", "integration_id": integration.id, "quote_id": quote.id},
         now,
     )
-    if collected.already_applied:
+    if collected.already_applied or not apply_paid(services, collected, decision):
         current = services.store.get_integration(account.id, integration.id) or integration
         return _view(services, account, current, settings)
-    apply_paid(services, collected, decision)
     record_events(decision.events)
     return _result_view(services, account, decision, settings)
 
@@ -286,7 +285,10 @@ def create_integration(
                 return _view(services, found.account or account, found.integration, found.settings)
         if integration_id != decision.after.id:
             decision = create(integration_id, account, request, now, caller.actor, services.catalog)
-        apply_paid(services, collected, decision, account=reopened, settings={})
+        if not apply_paid(services, collected, decision, account=reopened, settings={}):
+            found = services.store.load(account.id, integration_id)
+            if found.integration is not None:  # applied by the webhook, which came first
+                return _view(services, found.account or account, found.integration, found.settings)
     record_events((*reopened.events, *decision.events))
     assert decision.after is not None
     return _view(services, reopened.after, decision.after, {})

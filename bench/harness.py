@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,9 +41,15 @@ class TimedClient:
         self.calls = 0
         self.seconds = 0.0
         self.capacity = 0.0
+        self.by_operation: Counter[str] = Counter()
+        self.transaction_items = 0
+        self._lock = threading.Lock()
 
     def reset(self) -> None:
-        self.calls, self.seconds, self.capacity = 0, 0.0, 0.0
+        with self._lock:
+            self.calls, self.seconds, self.capacity = 0, 0.0, 0.0
+            self.by_operation.clear()
+            self.transaction_items = 0
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._client, name)
@@ -62,14 +70,24 @@ class TimedClient:
             ):
                 kwargs.setdefault("ReturnConsumedCapacity", "TOTAL")
             began = time.perf_counter()
+            response: Any = None
             try:
                 response = target(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - began
-                self.calls += 1
-            consumed = response.get("ConsumedCapacity") if isinstance(response, dict) else None
-            for entry in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
-                self.capacity += float(entry.get("CapacityUnits", 0))
+                # Worker threads share one client: the counters are updated under a lock.
+                with self._lock:
+                    self.seconds += time.perf_counter() - began
+                    self.calls += 1
+                    self.by_operation[name] += 1
+                    self.transaction_items += len(kwargs.get("TransactItems", ()))
+                    consumed = (
+                        response.get("ConsumedCapacity") if isinstance(response, dict) else None
+                    )
+                    entries = (
+                        consumed if isinstance(consumed, list) else [consumed] if consumed else []
+                    )
+                    for entry in entries:
+                        self.capacity += float(entry.get("CapacityUnits", 0))
             return response
 
         return timed
@@ -88,7 +106,7 @@ def dynamodb(tables: dict[str, str]) -> Iterator[Any]:
         yield client
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 

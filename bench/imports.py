@@ -15,6 +15,10 @@ Timing is inside the child (interpreter start-up is the same for every process a
 out); each round runs the baseline before and after the functions, in a shuffled order, and
 each function's ratio is taken to its own round's baseline: these machines are shared and
 noisy, so the figures are medians of per-round ratios.
+
+Each round also measures the API framework floor: a process that loads only what every API
+function must (Powertools' resolver with request validation, which brings pydantic, Logger and
+Metrics) and the DynamoDB client, no project code. An API function's ratio cannot go below it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections import defaultdict
 from pathlib import Path
@@ -42,7 +47,7 @@ REQUIREMENTS = ROOT / "layers" / "lifecycle" / "requirements.txt"
 LAYER_SOURCE = ROOT / "layers" / "lifecycle"
 BUILT_LAYER = ROOT / ".aws-sam" / "build" / "LifecycleLayer" / "python"
 SHIPPED = ROOT / ".tools" / "bench-layer-shipped"
-SHIPPED_RUNS = int(os.environ.get("BENCH_IMPORT_SHIPPED_RUNS", "1"))
+SHIPPED_RUNS = int(os.environ.get("BENCH_IMPORT_SHIPPED_RUNS", "3"))
 PROFILE_RUNS = int(os.environ.get("BENCH_IMPORT_PROFILE_RUNS", "1"))
 
 # Modules whose presence after `import app` is worth a column: heavy, or needed by few routes.
@@ -67,11 +72,20 @@ EXPECTED = {"stripe": {"StripeWebhookFunction"}, "aws_xray_sdk": set(), "aiohttp
 _CHILD = """
 import json, sys, time
 began = time.perf_counter()
-if {baseline}:
+watched = []
+if {kind!r} == "baseline":
     import boto3
     boto3.client("dynamodb", region_name="us-east-1")
     imported = time.perf_counter()
     ready = imported
+elif {kind!r} == "floor":
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    Logger(), Metrics(), APIGatewayHttpResolver(enable_validation=True)
+    imported = time.perf_counter()
+    import boto3
+    boto3.client("dynamodb", region_name="us-east-1")
+    ready = time.perf_counter()
 else:
     import app
     imported = time.perf_counter()
@@ -83,9 +97,13 @@ json.dump({{
     "import_ms": (imported - began) * 1000,
     "ready_ms": (ready - began) * 1000,
     "modules": len(sys.modules),
-    "watched": [] if {baseline} else watched,
+    "watched": watched,
 }}, sys.stdout)
 """
+# What every API function loads whatever its own code: the Powertools resolver with request
+# validation (pydantic with it), Logger and Metrics, and the DynamoDB client. Measured like a
+# function, it is the lowest ratio an API function can reach while it keeps them.
+FLOOR = "API framework floor"
 
 
 def boto3_pin() -> str:
@@ -155,21 +173,62 @@ def _environment(
     }
 
 
-def _run(python: Path, folder: Path | None, environment: dict[str, str]) -> dict[str, Any]:
-    code = _CHILD.format(baseline=folder is None, watched=WATCHED)
-    # `python -c` puts the working directory first on sys.path, as /var/task is in Lambda.
-    done = subprocess.run(
-        [str(python), "-c", code],
-        cwd=folder or ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"import failed in {folder}:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout)
+def _perf() -> list[str]:
+    """`perf stat` counting the child's user-space instructions, when this machine has a
+    working perf (none: the instruction figures are left out). Instructions do not depend on
+    what else runs on the machine, as time does: a steadier view of the same work."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return []
+    command = [perf, "stat", "-x,", "-e", "instructions:u"]
+    probe = subprocess.run([*command, "true"], capture_output=True, text=True, check=False)
+    return command if probe.returncode == 0 and probe.stderr.split(",")[0].isdigit() else []
+
+
+PERF = _perf()
+
+
+def _run(
+    python: Path, folder: Path | None, environment: dict[str, str], kind: str = ""
+) -> dict[str, Any]:
+    kind = kind or ("baseline" if folder is None else "function")
+    code = _CHILD.format(kind=kind, watched=WATCHED)
+    with tempfile.NamedTemporaryFile("r", suffix=".perf") as counted:
+        counter = [*PERF, "-o", counted.name] if PERF else []
+        # `python -c` puts the working directory first on sys.path, as /var/task is in Lambda.
+        done = subprocess.run(
+            [*counter, str(python), "-c", code],
+            cwd=folder or ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            raise RuntimeError(f"import failed in {folder}:\n{done.stderr}")
+        result: dict[str, Any] = json.loads(done.stdout)
+        lines = [line for line in counted.read().splitlines() if "instructions" in line]
+        if lines and lines[-1].split(",")[0].isdigit():
+            result["instructions"] = int(lines[-1].split(",")[0])
     return result
+
+
+def _interpreter_instructions(python: Path) -> int:
+    """The instructions of an interpreter that imports nothing (start-up and shut-down), taken
+    off every count: the time figures leave start-up out too."""
+    if not PERF:
+        return 0
+    counts = []
+    for _ in range(3):
+        with tempfile.NamedTemporaryFile("r", suffix=".perf") as counted:
+            subprocess.run(
+                [*PERF, "-o", counted.name, str(python), "-c", "pass"],
+                env=_environment(None, {}),
+                check=True,
+            )
+            line = [x for x in counted.read().splitlines() if "instructions" in x][-1]
+            counts.append(int(line.split(",")[0]))
+    return int(median(counts))
 
 
 def _import_profile(python: Path, folder: Path, environment: dict[str, str]) -> dict[str, Any]:
@@ -212,13 +271,13 @@ def _import_profile(python: Path, folder: Path, environment: dict[str, str]) -> 
 
 
 def shipped_layer() -> tuple[Path | None, bool]:
-    """The layer as `sam build` ships it, and whether the build holds any byte-code.
+    """The layer as `sam build` ships it, and whether the build holds byte-code.
 
-    The build unpacks wheels and copies our source without compiling them, and Lambda's /opt is
-    read-only, so Python compiles every layer module it imports at each cold start. Emulated
-    here: the top-level names of the built (arm64) layer, copied from this machine's wheels in
-    the bench venv and from the layer source, without `__pycache__`, imported with
-    PYTHONDONTWRITEBYTECODE. None when `sam build` has not run.
+    Lambda's /opt is read-only: Python compiles every layer module it imports, at each cold
+    start, unless the build shipped its .pyc (layers/lifecycle/Makefile compiles them). Emulated
+    here: the built layer copied as it is, except the packages with native code (the build holds
+    arm64 binaries), taken from this machine's wheels in the bench venv; no byte-code at all when
+    the build has none; imported with PYTHONDONTWRITEBYTECODE. None when `sam build` has not run.
     """
     if not BUILT_LAYER.is_dir():
         return None, False
@@ -226,14 +285,14 @@ def shipped_layer() -> tuple[Path | None, bool]:
     site = next((VENV / "lib").glob("python3.*/site-packages"))
     shutil.rmtree(SHIPPED, ignore_errors=True)
     SHIPPED.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__") if not has_bytecode else None
     for entry in sorted(BUILT_LAYER.iterdir()):
         if entry.name.endswith((".dist-info", ".data")) or entry.suffix == ".txt":
             continue
-        source = (LAYER_SOURCE if entry.name == "lifecycle" else site) / entry.name
+        native = entry.is_dir() and any(entry.rglob("*.so"))
+        source = site / entry.name if native else entry
         if source.is_dir():
-            shutil.copytree(
-                source, SHIPPED / entry.name, ignore=shutil.ignore_patterns("__pycache__")
-            )
+            shutil.copytree(source, SHIPPED / entry.name, ignore=skip)
         else:
             shutil.copy2(source, SHIPPED / entry.name)
     return SHIPPED, has_bytecode
@@ -261,15 +320,23 @@ def main() -> dict[str, Any]:
         stdout=subprocess.DEVNULL,
     )
     _run(python, None, baseline_env)  # and the page cache warmed
-    order = list(targets)
+    startup = _interpreter_instructions(python)
+    instruction_ratios: dict[str, list[float]] = defaultdict(list)
+    shipped_instruction_ratios: dict[str, list[float]] = defaultdict(list)
+    order = [*targets, FLOOR]
     for round_ in range(RUNS):
         random.shuffle(order)
         before = _run(python, None, baseline_env)
-        results = {name: _run(python, targets[name]["folder"], env(name)) for name in order}
+        results = {
+            name: _run(python, None, baseline_env, "floor")
+            if name == FLOOR
+            else _run(python, targets[name]["folder"], env(name))
+            for name in order
+        }
         as_shipped = {
             name: _run(python, targets[name]["folder"], env(name, shipped))
             for name in order
-            if shipped is not None and round_ < SHIPPED_RUNS
+            if shipped is not None and round_ < SHIPPED_RUNS and name != FLOOR
         }
         after = _run(python, None, baseline_env)
         base = (before["ready_ms"] + after["ready_ms"]) / 2
@@ -278,9 +345,19 @@ def main() -> dict[str, Any]:
             samples[name].append(result)
             ratios[name].append(result["ready_ms"] / base)
             import_ratios[name].append(result["import_ms"] / base)
+            if "instructions" in result and "instructions" in before and "instructions" in after:
+                base_instructions = (before["instructions"] + after["instructions"]) / 2 - startup
+                instruction_ratios[name].append(
+                    (result["instructions"] - startup) / base_instructions
+                )
         for name, result in as_shipped.items():
             shipped_ms[name].append(result["ready_ms"])
             shipped_ratios[name].append(result["ready_ms"] / base)
+            if "instructions" in result and "instructions" in before and "instructions" in after:
+                base_instructions = (before["instructions"] + after["instructions"]) / 2 - startup
+                shipped_instruction_ratios[name].append(
+                    (result["instructions"] - startup) / base_instructions
+                )
 
     baseline_ms = median([s["ready_ms"] for s in samples["baseline"]])
     figures: dict[str, Any] = {
@@ -297,7 +374,38 @@ def main() -> dict[str, Any]:
         "as_shipped_runs": SHIPPED_RUNS if shipped is not None else 0,
         "functions": {},
     }
-    rows = [["baseline: boto3 + DynamoDB client", f"{baseline_ms:.0f}", "", "1.00", "", "", "", ""]]
+    floor_ratio = median(ratios[FLOOR])
+    figures["api_framework_floor"] = {
+        "measure": "Powertools Logger, Metrics and APIGatewayHttpResolver(enable_validation=True) "
+        "(which loads pydantic), then the DynamoDB client; no project code",
+        "ready_ms": round(median([s["ready_ms"] for s in samples[FLOOR]]), 1),
+        "ratio": round(floor_ratio, 2),
+        "modules": samples[FLOOR][-1]["modules"],
+    }
+    if instruction_ratios[FLOOR]:
+        figures["api_framework_floor"]["instructions_ratio"] = round(
+            median(instruction_ratios[FLOOR]), 2
+        )
+    figures["instructions"] = (
+        "user-space instructions (perf stat), interpreter start-up taken off; ratio = median "
+        "over rounds of function / round baseline: the same work, counted rather than timed"
+        if PERF
+        else "perf not available: no instruction counts"
+    )
+    rows = [
+        ["baseline: boto3 + DynamoDB client", f"{baseline_ms:.0f}", "", "1.00", "1.00", *[""] * 4],
+        [
+            f"{FLOOR}: Powertools resolver (validation), Logger, Metrics + client",
+            f"{figures['api_framework_floor']['ready_ms']:.0f}",
+            "",
+            f"{floor_ratio:.2f}",
+            figures["api_framework_floor"].get("instructions_ratio", ""),
+            "",
+            "",
+            figures["api_framework_floor"]["modules"],
+            "no project code: the least an API function can load",
+        ],
+    ]
     for name in sorted(targets):
         import_ms = median([s["import_ms"] for s in samples[name]])
         ready_ms = median([s["ready_ms"] for s in samples[name]])
@@ -315,9 +423,15 @@ def main() -> dict[str, Any]:
             "unexpected": unexpected,
             "meets_goal": ratio <= GOAL and not unexpected,
         }
+        if instruction_ratios[name]:
+            entry["instructions_ratio"] = round(median(instruction_ratios[name]), 2)
         if shipped_ms[name]:
             entry["as_shipped_ms"] = round(median(shipped_ms[name]), 1)
             entry["as_shipped_ratio"] = round(median(shipped_ratios[name]), 2)
+        if shipped_instruction_ratios[name]:
+            entry["as_shipped_instructions_ratio"] = round(
+                median(shipped_instruction_ratios[name]), 2
+            )
         if ratio > GOAL:
             entry["import_profile_ms"] = _import_profile(python, targets[name]["folder"], env(name))
         figures["functions"][name] = entry
@@ -330,6 +444,7 @@ def main() -> dict[str, Any]:
                 f"{ready_ms:.0f}",
                 f"{import_ms:.0f}",
                 f"{ratio:.2f}",
+                entry.get("instructions_ratio", ""),
                 "ok" if entry["meets_goal"] else "OVER",
                 f"{entry.get('as_shipped_ms', 0):.0f} ({entry.get('as_shipped_ratio', 0):.2f})",
                 entry["modules"],
@@ -343,17 +458,23 @@ def main() -> dict[str, Any]:
             "import+client ms",
             "import ms",
             "ratio",
+            "instr. ratio",
             f"<= {GOAL}",
-            f"no .pyc ms (ratio, {SHIPPED_RUNS} runs)",
+            f"as shipped ms (ratio, {SHIPPED_RUNS} runs)",
             "modules",
             "imported at import time (pt. = Powertools)",
         ],
         rows,
     )
-    if shipped is not None and not built_with_bytecode:
+    if shipped is not None:
         print(
-            "  no .pyc: the layer as `sam build` ships it, without byte-code (Lambda's /opt is "
-            "read-only, so every cold start compiles the layer modules it imports)"
+            "  as shipped: the layer as `sam build` ships it, "
+            + (
+                "with its byte-code (compiled at build time, unchecked-hash)"
+                if built_with_bytecode
+                else "without byte-code (Lambda's /opt is read-only, so every cold start "
+                "compiles the layer modules it imports)"
+            )
         )
     for name, entry in figures["functions"].items():
         if "import_profile_ms" in entry:

@@ -69,7 +69,7 @@ def _load(stack: LocalStack, tenants: list[Tenant], now: Any) -> None:
         endpoint_url=f"http://127.0.0.1:{stack.env['DYNAMODB_PORT']}",
         region_name="us-east-1",
         aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local takes any
+        aws_secret_access_key="local",  # DynamoDB Local takes any
     )
     store = Store(stack.env.get("TABLE_NAME") or "integrations", client=client)
     store.load_integrations(

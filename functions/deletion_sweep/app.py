@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-
 from lifecycle.observability import logger, metrics
 from lifecycle.schedule import ScheduledEvent
 from lifecycle.usecases import renewals
@@ -17,12 +15,12 @@ from lifecycle.usecases.services import services
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@event_parser(model=ScheduledEvent)
-def lambda_handler(event: ScheduledEvent, context: Any) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    scheduled = ScheduledEvent.parse(event)
     outcomes = Counter(o.result for o in renewals.delete_due(services()))
     metrics.add_metric(name="IntegrationsDeleted", unit="Count", value=outcomes["deleted"])
     logger.info(
         "deletion sweep",
-        extra={"outcomes": dict(outcomes), "scheduled_time": event.time.isoformat()},
+        extra={"outcomes": dict(outcomes), "scheduled_time": scheduled.time.isoformat()},
     )
     return {"deleted": outcomes["deleted"], **{k: v for k, v in outcomes.items() if k != "deleted"}}

@@ -7,8 +7,6 @@ import functools
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-
 from lifecycle.observability import logger, metrics
 from lifecycle.rules.renewal import DueKind
 from lifecycle.schedule import ScheduledEvent
@@ -28,8 +26,8 @@ def _sqs() -> Any:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@event_parser(model=ScheduledEvent)
-def lambda_handler(event: ScheduledEvent, context: Any) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    scheduled = ScheduledEvent.parse(event)
     queue_url = settings().renewal_queue_url
     if not queue_url:
         raise RuntimeError("RENEWAL_QUEUE_URL is not set")
@@ -49,7 +47,7 @@ def lambda_handler(event: ScheduledEvent, context: Any) -> dict[str, int]:
         enqueued += _send(queue_url, entries)
     metrics.add_metric(name="RenewalsEnqueued", unit="Count", value=enqueued)
     logger.info(
-        "renewal sweep", extra={"enqueued": enqueued, "scheduled_time": event.time.isoformat()}
+        "renewal sweep", extra={"enqueued": enqueued, "scheduled_time": scheduled.time.isoformat()}
     )
     return {"enqueued": enqueued}
 

@@ -18,7 +18,15 @@ Comment = Annotated[str, StringConstraints(max_length=1000)]
 IntegrationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class Request(BaseModel):
+class ApiModel(BaseModel):
+    """Every model of the API. Validators and serializers are built on first use, not at import
+    (`defer_build`): a function builds the models of its own routes, when a route needs them,
+    rather than all of them on every cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Request(ApiModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -58,23 +66,23 @@ class BillingPortal(Request):
     return_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
 
 
-class ScheduledChange(BaseModel):
+class ScheduledChange(ApiModel):
     action: Literal["freeze", "cancel", "suspend"]
     effective_at: str
 
 
-class NextCharge(BaseModel):
+class NextCharge(ApiModel):
     amount: int
     at: str
 
 
-class CancellationView(BaseModel):
+class CancellationView(ApiModel):
     reason: CancelReason
     comment: str | None
     requested_at: str
 
 
-class IntegrationView(BaseModel):
+class IntegrationView(ApiModel):
     id: str
     name: str
     supplier: str
@@ -99,12 +107,12 @@ class IntegrationView(BaseModel):
     version: int
 
 
-class IntegrationPage(BaseModel):
+class IntegrationPage(ApiModel):
     items: list[IntegrationView]
     next_cursor: str | None
 
 
-class QuoteLineView(BaseModel):
+class QuoteLineView(ApiModel):
     integration_id: str
     description: str
     amount: int
@@ -112,7 +120,7 @@ class QuoteLineView(BaseModel):
     period_end: str
 
 
-class QuoteView(BaseModel):
+class QuoteView(ApiModel):
     id: str | None
     amount: int
     currency: str
@@ -120,18 +128,18 @@ class QuoteView(BaseModel):
     expires_at: str | None
 
 
-class HistoryItem(BaseModel):
+class HistoryItem(ApiModel):
     at: str
     type: str
     actor: str
     details: dict[str, Any]
 
 
-class HistoryView(BaseModel):
+class HistoryView(ApiModel):
     items: list[HistoryItem]
 
 
-class ProblemView(BaseModel):
+class ProblemView(ApiModel):
     model_config = ConfigDict(extra="allow")
 
     status: int
@@ -140,18 +148,18 @@ class ProblemView(BaseModel):
     detail: str
 
 
-class BulkItemResult(BaseModel):
+class BulkItemResult(ApiModel):
     id: str
     ok: bool
     integration: IntegrationView | None = None
     error: ProblemView | None = None
 
 
-class BulkResult(BaseModel):
+class BulkResult(ApiModel):
     results: list[BulkItemResult]
 
 
-class AccountView(BaseModel):
+class AccountView(ApiModel):
     id: str
     status: str
     currency: str
@@ -161,23 +169,23 @@ class AccountView(BaseModel):
     has_payment_method: bool
 
 
-class UpcomingCharge(BaseModel):
+class UpcomingCharge(ApiModel):
     integration_id: str
     at: str
     amount: int
     description: str
 
 
-class UpcomingCharges(BaseModel):
+class UpcomingCharges(ApiModel):
     items: list[UpcomingCharge]
     total: int
 
 
-class ActivityView(BaseModel):
+class ActivityView(ApiModel):
     items: list[HistoryItem]
 
 
-class ChargeView(BaseModel):
+class ChargeView(ApiModel):
     id: str
     amount: int
     currency: str
@@ -188,10 +196,10 @@ class ChargeView(BaseModel):
     stripe_payment_intent: str | None
 
 
-class ChargePage(BaseModel):
+class ChargePage(ApiModel):
     items: list[ChargeView]
     next_cursor: str | None
 
 
-class PortalView(BaseModel):
+class PortalView(ApiModel):
     url: str

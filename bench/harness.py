@@ -10,12 +10,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from lifecycle.rules.calendar import add_month
+from lifecycle.rules.model import Integration, Status
 from local.dynamodb_local import running
 from local.tables import create_tables
 
@@ -121,3 +124,21 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
     print(f"\n{title}")
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
+
+
+def active_integration(integration_id: str, account_id: str, anchor: datetime) -> Integration:
+    """An active standard integration in its first month from `anchor` (benchmark data)."""
+    return Integration(
+        id=integration_id,
+        account_id=account_id,
+        name=f"Feed {integration_id}",
+        supplier="acme-supply",
+        channel="shopify",
+        plan="standard",
+        status=Status.ACTIVE,
+        current_period_start=anchor,
+        current_period_end=add_month(anchor, 1),
+        anchor=anchor,
+        created_at=anchor,
+        version=1,
+    )

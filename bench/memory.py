@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import dynamodb, record, table
+from bench.harness import active_integration, dynamodb, record, table
 from bench.imports import LAYER_SOURCE, bench_python
-from lifecycle.rules.calendar import add_month
-from lifecycle.rules.model import Account, AccountStatus, Integration, Status
+from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.store.repository import Store
 from local.template import ROOT
 
@@ -98,21 +97,7 @@ def _seed(store: Store, now: datetime) -> list[str]:
         )
     )
     integrations = [
-        Integration(
-            id=f"int_memory_{n:03d}",
-            account_id=ACCOUNT,
-            name=f"Feed {n}",
-            supplier="s",
-            channel="c",
-            plan="standard",
-            status=Status.ACTIVE,
-            current_period_start=now,
-            current_period_end=add_month(now, 1),
-            anchor=now,
-            created_at=now,
-            version=1,
-        )
-        for n in range(INTEGRATIONS)
+        active_integration(f"int_memory_{n:03d}", ACCOUNT, now) for n in range(INTEGRATIONS)
     ]
     store.load_integrations(integrations)
     return [i.id for i in integrations]

@@ -24,9 +24,8 @@ from typing import Any
 
 import boto3
 
-from bench.harness import record, table
+from bench.harness import active_integration, record, table
 from lifecycle.rules.calendar import add_month, format_instant, parse_instant
-from lifecycle.rules.model import Integration, Status
 from lifecycle.store.repository import Store
 from tests.e2e.conftest import LocalStack, Tenant, group_members
 
@@ -56,7 +55,8 @@ def _process_name(command: str) -> str:
         ("DynamoDBLocal", "DynamoDB Local (java)"),
         ("local.devstripe", "localstripe"),
         ("local.devmoto", "moto (SQS, EventBridge)"),
-        ("local.dev", "stack (functions, gateway, sources)"),
+        ("local.runtime", "functions (execution environments)"),
+        ("local.dev", "stack (gateway, sources, clock)"),
     ):
         if marker in command:
             return name
@@ -74,20 +74,7 @@ def _load(stack: LocalStack, tenants: list[Tenant], now: Any) -> None:
     store = Store(stack.env.get("TABLE_NAME") or "integrations", client=client)
     store.load_integrations(
         [
-            Integration(
-                id=f"int_month_{n:04d}",
-                account_id=tenants[n % len(tenants)].account_id,
-                name=f"Feed {n}",
-                supplier="acme-supply",
-                channel="shopify",
-                plan="standard",
-                status=Status.ACTIVE,
-                current_period_start=now,
-                current_period_end=add_month(now, 1),
-                anchor=now,
-                created_at=now,
-                version=1,
-            )
+            active_integration(f"int_month_{n:04d}", tenants[n % len(tenants)].account_id, now)
             for n in range(INTEGRATIONS)
         ]
     )

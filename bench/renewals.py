@@ -34,12 +34,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench.harness import TimedClient, dynamodb, median, record, table
+from bench.harness import TimedClient, active_integration, dynamodb, median, record, table
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus, Integration, Status
+from lifecycle.rules.model import Account, AccountStatus, Integration
 from lifecycle.rules.renewal import DueKind
 from lifecycle.store.repository import Store
 from lifecycle.usecases import renewals
@@ -62,20 +62,7 @@ INDEX_ONLY = ("PK", "SK", "GSI1PK", "GSI1SK")
 
 
 def _integration(n: int, anchor: datetime) -> Integration:
-    return Integration(
-        id=f"int_{n:07d}",
-        account_id=f"acc_{n % ACCOUNTS:03d}",
-        name=f"Feed {n}",
-        supplier="s",
-        channel="c",
-        plan="standard",
-        status=Status.ACTIVE,
-        current_period_start=anchor,
-        current_period_end=add_month(anchor, 1),
-        anchor=anchor,
-        created_at=anchor,
-        version=1,
-    )
+    return active_integration(f"int_{n:07d}", f"acc_{n % ACCOUNTS:03d}", anchor)
 
 
 def _item(store: Store, integration: Integration) -> dict[str, Any]:

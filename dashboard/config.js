@@ -9,7 +9,7 @@ window.DASHBOARD_CONFIG = {
   // fragment and is kept in sessionStorage for the tab's life.
   auth: "local",
   cognito: {
-    domain: "", // the hosted UI, e.g. "https://auth.example.com"
+    domain: "", // the hosted UI: template.yaml output HostedUiDomain
     clientId: "", // template.yaml output UserPoolClientId (the JWT audience)
     // "" = this page's URL. It must be one of the app client's callback URLs, and its sign-out
     // URLs too (sign-out sends the browser to the hosted UI's /logout, which comes back here).

@@ -92,3 +92,19 @@ def test_the_cancel_reasons_and_statuses_are_the_apis() -> None:
 
     assert _keys("CANCEL_REASONS", ui) == schemas["CancelReason"]["enum"]
     assert _keys("STATUS_LABELS", ui) == schemas["Status"]["enum"]
+
+
+def test_the_app_client_lets_the_dashboard_sign_in_as_its_cognito_config_asks() -> None:
+    """config.js's `auth: "cognito"` needs the template's app client to allow its flow and
+    scopes, with the dashboard's URL to come back to."""
+    from local.template import resources  # noqa: PLC0415
+
+    client = resources("AWS::Cognito::UserPoolClient")["UserPoolClient"]["Properties"]
+    config = (DASHBOARD / "config.js").read_text(encoding="utf-8")
+    scope = re.search(r'scope: "([^"]+)"', config)
+    assert scope is not None
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert "implicit" in client["AllowedOAuthFlows"]
+    assert set(scope.group(1).split()) <= set(client["AllowedOAuthScopes"])
+    assert client["CallbackURLs"] == client["LogoutURLs"] == [{"Ref": "DashboardUrl"}]
+    assert resources("AWS::Cognito::UserPoolDomain")

@@ -8,8 +8,8 @@ same function in different environments, run side by side. The handlers' module-
 (the resolver's current event, the batch processor's records, Powertools' process-wide metrics
 and logger keys) is then as private to an invocation as it is on Lambda.
 
-Each environment gets what the stack's own process has: the environment variables (the template's
-and the local endpoints, set before the first spawn), and services wired like the stack's: the
+Each environment gets the stack's environment variables (the template's, the local endpoints and
+the queue URLs, all set before the first one starts) and wires its services from them: the
 store, the Stripe adapter counting its charges (the stack waits for webhooks after a charge), and
 a clock that reads the business clock's time as each invocation starts.
 
@@ -298,14 +298,28 @@ def serve(connection: Connection, logical_id: str, folder: str, timeout: float) 
         connection.send(("ok", result, payments.charges - before))
 
 
+def _counting_payments() -> Any:
+    """The Stripe adapter (localstripe, from the environment), counting its charges: the
+    stack awaits webhooks only after a charge."""
+    from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
+
+    class CountedStripePayments(StripePayments):
+        charges = 0
+
+        def charge(self, **arguments: Any) -> Any:
+            type(self).charges += 1
+            return super().charge(**arguments)
+
+    return CountedStripePayments(os.environ["STRIPE_SECRET_KEY"])
+
+
 def _wire(clock: _InvocationClock) -> Any:
-    """The services of the stack's own process, built here from the same environment."""
+    """The services, wired from the environment the stack gave this process."""
     from lifecycle.settings import settings  # noqa: PLC0415
     from lifecycle.store.repository import Store  # noqa: PLC0415
     from lifecycle.usecases.services import Services, use_services  # noqa: PLC0415
-    from local.stack import counting_payments  # noqa: PLC0415
 
-    payments = counting_payments(os.environ["STRIPE_API_BASE"])
+    payments = _counting_payments()
     use_services(
         Services(
             store=Store(settings().table_name),

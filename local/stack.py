@@ -122,20 +122,6 @@ class Config:
         return f"http://{self.host}:{self.webhook_port}/"
 
 
-def counting_payments(api_base: str) -> Any:
-    """The Stripe adapter, counting its charges: webhooks are awaited only after a charge."""
-    from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
-
-    class CountedStripePayments(StripePayments):
-        charges = 0
-
-        def charge(self, **arguments: Any) -> Any:
-            type(self).charges += 1
-            return super().charge(**arguments)
-
-    return CountedStripePayments(SECRET_KEY, api_base=api_base)
-
-
 class Child:
     """A server the stack runs as a child process, ready once its port accepts connections."""
 
@@ -211,7 +197,7 @@ class Stack:
         self._work = threading.RLock()
         self._startup_pool: ThreadPoolExecutor | None = None
         self._charges_seen = 0
-        self._charges_made = 0  # by the functions' environments (`_charged`)
+        self._charges_made = 0  # by the functions, in their environments (`_charged`)
         self._charge_lock = threading.Lock()
         self.timings: dict[str, float] = {}  # seconds each part took to start
         self._boto = _boto_config()
@@ -493,9 +479,7 @@ class Stack:
         """Tables, their streams, the services the functions get, the scheduler."""
         import boto3  # noqa: PLC0415
 
-        from lifecycle.settings import settings  # noqa: PLC0415
         from lifecycle.store.repository import Store  # noqa: PLC0415
-        from lifecycle.usecases.services import Services, use_services  # noqa: PLC0415
         from local.sources import StreamSource, WebhookDeliveries, event_sources  # noqa: PLC0415
         from local.tables import create_tables  # noqa: PLC0415
 
@@ -506,17 +490,8 @@ class Stack:
         }
         create_tables(self.dynamodb, tables)
         self.store = Store(self.config.table_name, client=self.dynamodb)
-        self.payments = counting_payments(self.stripe_api_base)
-        os.environ.update(self.queue_variables)  # RENEWAL_QUEUE_URL
-        settings.cache_clear()
-        use_services(
-            Services(
-                store=self.store,
-                payments=self.payments,
-                clock=self.clock,
-                catalog=settings().catalog,
-            )
-        )
+        # RENEWAL_QUEUE_URL: the functions' environments are started after this.
+        os.environ.update(self.queue_variables)
         streams = boto3.client("dynamodbstreams", config=self._boto)
         self.streams = [
             StreamSource(
@@ -586,7 +561,7 @@ class Stack:
                 work = self._drain_queues()
                 work += self._pump_streams()
                 with self._charge_lock:
-                    charges = self._charges_made + self.payments.charges
+                    charges = self._charges_made
                 if charges != self._charges_seen:
                     self._charges_seen = charges
                     work += self.webhooks.wait()

@@ -1,5 +1,6 @@
-"""Lambda events as AWS builds them: API Gateway HTTP API (payload 2.0) with JWT claims, and a
-Lambda context. Used by the local gateway and by the tests (one definition of the shape)."""
+"""Lambda events as AWS builds them: API Gateway HTTP API (payload 2.0) with JWT claims, the
+parts a function URL's event shares with it (`local.gateway.function_url_event`), and a Lambda
+context. Used by the local gateway and by the tests (one definition of the shape)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,47 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 Json = dict[str, Any]
+
+
+def query_parameters(raw_query: str) -> dict[str, str]:
+    """`queryStringParameters` of a payload 2.0 event: repeated names joined with commas, as
+    API Gateway and function URLs join them."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    return query
+
+
+def request_context(
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    *,
+    account_id: str,
+    api_id: str,
+    domain_name: str,
+    route_key: str,
+) -> Json:
+    """The `requestContext` of a payload 2.0 event (HTTP API or function URL); `headers` are
+    lower-cased."""
+    return {
+        "accountId": account_id,
+        "apiId": api_id,
+        "domainName": domain_name,
+        "domainPrefix": domain_name.split(".", 1)[0],
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": str(uuid.uuid4()),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+        "timeEpoch": int(time.time() * 1000),
+    }
 
 
 def http_api_event(
@@ -26,28 +68,16 @@ def http_api_event(
     """What an HTTP API hands a Lambda integration for `route` (e.g. `POST /v1/x/{id}`);
     `claims` are the JWT authorizer's, absent for an unauthenticated route."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        # API Gateway joins repeated query parameters with commas.
-        query[name] = f"{query[name]},{value}" if name in query else value
-    context: Json = {
-        "accountId": "123456789012",
-        "apiId": "local",
-        "domainName": "localhost",
-        "domainPrefix": "localhost",
-        "http": {
-            "method": method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": lowered.get("user-agent", ""),
-        },
-        "requestId": str(uuid.uuid4()),
-        "routeKey": f"{method} {route}",
-        "stage": "$default",
-        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-        "timeEpoch": int(time.time() * 1000),
-    }
+    query = query_parameters(raw_query)
+    context = request_context(
+        method,
+        path,
+        lowered,
+        account_id="123456789012",
+        api_id="local",
+        domain_name="localhost",
+        route_key=f"{method} {route}",
+    )
     if claims is not None:
         context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
     return {

@@ -12,15 +12,12 @@ import base64
 import functools
 import json
 import re
-import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
-from local.events import http_api_event
+from local.events import http_api_event, query_parameters, request_context
 from local.runtime import InProcess, Runtime
 from local.template import resources, template
 
@@ -262,9 +259,7 @@ def function_url_event(
         except UnicodeDecodeError:
             text = None
     encoded = bool(body) and text is None
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        query[name] = f"{query[name]},{value}" if name in query else value
+    query = query_parameters(raw_query)
     url_id = "local"
     event: dict[str, Any] = {
         "version": "2.0",
@@ -272,24 +267,15 @@ def function_url_event(
         "rawPath": path,
         "rawQueryString": raw_query,
         "headers": lowered,
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": url_id,
-            "domainName": f"{url_id}.lambda-url.us-east-1.on.aws",
-            "domainPrefix": url_id,
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": lowered.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-            "timeEpoch": int(time.time() * 1000),
-        },
+        "requestContext": request_context(
+            method,
+            path,
+            lowered,
+            account_id="anonymous",
+            api_id=url_id,
+            domain_name=f"{url_id}.lambda-url.us-east-1.on.aws",
+            route_key="$default",
+        ),
         "body": base64.b64encode(body).decode() if encoded else text,
         "isBase64Encoded": encoded,
     }

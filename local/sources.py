@@ -105,6 +105,18 @@ def create_queues(sqs: Any, logical_ids: Iterable[str]) -> dict[str, tuple[str, 
 # ---------------------------------------------------------------- SQS -> worker
 
 
+def delete_messages(sqs: Any, url: str, messages: Sequence[Mapping[str, Any]]) -> None:
+    """Delete received messages (at most 10, one receive's worth) in one call; none: no call."""
+    if messages:
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(messages)
+            ],
+        )
+
+
 class QueueSource:
     """An SQS event source (the renewal worker's): batches of the template's BatchSize,
     handled messages deleted, the ones the worker reports failed left to come back after their
@@ -144,14 +156,7 @@ class QueueSource:
             if not messages:
                 return handled
             done = self._invoke(messages)
-            if done:
-                self.sqs.delete_message_batch(
-                    QueueUrl=self.url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                        for index, message in enumerate(done)
-                    ],
-                )
+            delete_messages(self.sqs, self.url, done)
             handled += len(done)
             messages = None
 
@@ -480,13 +485,7 @@ class EventLog:
                         event.pop("ingestion-time", None)  # moto's own
                         handle.write(json.dumps(event, separators=(",", ":")) + "\n")
                 self._items += events
-                self.sqs.delete_message_batch(
-                    QueueUrl=self.url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                        for index, message in enumerate(messages)
-                    ],
-                )
+                delete_messages(self.sqs, self.url, messages)
                 added += len(events)
 
     def items(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lifecycle import aws
 from lifecycle.clock import Clock
 from lifecycle.observability import logger
 from lifecycle.rules.calendar import parse_instant
@@ -34,21 +35,10 @@ StreamRecord = Mapping[str, Any]
 
 @functools.cache
 def default_client() -> Any:
-    """The EventBridge client, built on first use (never at import time)."""
-    import boto3  # noqa: PLC0415 - deferred: importing boto3 is a cold-start cost
-    from botocore.config import Config  # noqa: PLC0415
-
-    return boto3.client(
-        "events",
-        config=Config(
-            # Standard mode retries a throttled or failed PutEvents call as a whole (it does
-            # not retry entries EventBridge rejected one by one: those are ours to report).
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=2,
-            read_timeout=5,
-            tcp_keepalive=True,
-        ),
-    )
+    """The EventBridge client, built on first use (never at import time). Its retries resend a
+    throttled or failed PutEvents call as a whole; entries EventBridge rejected one by one are
+    not retried: those are ours to report."""
+    return aws.client("events")
 
 
 @dataclass(frozen=True, slots=True)

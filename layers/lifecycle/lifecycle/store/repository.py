@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from lifecycle import aws
 from lifecycle.rules.calendar import format_instant
 from lifecycle.rules.errors import BadRequest, Conflict
 from lifecycle.rules.model import (
@@ -166,18 +167,7 @@ def default_client() -> Any:
 
     boto3 honours `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` itself (DynamoDB Local).
     """
-    import boto3  # noqa: PLC0415 - deferred: importing boto3 is a cold-start cost
-    from botocore.config import Config  # noqa: PLC0415
-
-    return boto3.client(
-        "dynamodb",
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=2,
-            read_timeout=5,
-            tcp_keepalive=True,
-        ),
-    )
+    return aws.client("dynamodb")
 
 
 class Store:

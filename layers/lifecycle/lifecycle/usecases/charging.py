@@ -206,8 +206,8 @@ def apply_paid(
             decision, extra=[store.charge_write(collected.before, collected.after)], **commit
         )
     except Conflict:
-        now = store.get_charge(collected.before.account_id, collected.before.id)
-        if now is not None and now.status is ChargeStatus.SUCCEEDED and now.applied:
+        stored = store.get_charge(collected.before.account_id, collected.before.id)
+        if stored is not None and stored.status is ChargeStatus.SUCCEEDED and stored.applied:
             return False
         if collected.before.status is not ChargeStatus.SUCCEEDED:
             store.save_charge(collected.before, replace(collected.after, applied=False))

@@ -40,6 +40,10 @@ SWEEP_KINDS: Mapping[str, DueKind] = {
     "renewal_sweep": DueKind.RENEWAL,
     "deletion_sweep": DueKind.DELETION,
 }
+# Entries a sweep also works on, beside its own: the renewal sweep sends the ledger lines that
+# may hold money not yet applied or refunded to the worker (the reconciler). One left unsettled
+# after a run (a payment still in flight) is not run for again in the same advance.
+ALSO_SWEPT: Mapping[str, tuple[DueKind, ...]] = {"renewal_sweep": (DueKind.SETTLEMENT,)}
 # A sweep that leaves due items behind is run again at its next slots (as Scheduler would); after
 # this many runs without progress the advance stops running it and says so.
 MAX_RUNS_WITHOUT_PROGRESS = 3
@@ -94,6 +98,7 @@ class Schedule:
     every: timedelta
     input: str | None  # the schedule's Input, `${...}` and `<aws.scheduler...>` unfilled
     kind: DueKind | None  # the DueIndex entries it sweeps; None: run at every slot
+    also: tuple[DueKind, ...] = ()  # entries it works on beside its own (ALSO_SWEPT)
 
 
 def parse_rate(expression: str) -> timedelta:
@@ -132,6 +137,7 @@ def schedules(document: dict[str, Any] | None = None) -> tuple[Schedule, ...]:
                     ),
                     input=raw_input if isinstance(raw_input, str) else None,
                     kind=SWEEP_KINDS.get(folder),
+                    also=ALSO_SWEPT.get(folder, ()),
                 )
             )
     return tuple(found)
@@ -277,6 +283,7 @@ class Scheduler:
         self.fire = fire
         self._lock = threading.Lock()
         self._due: dict[DueKind, datetime | None] = {}
+        self._left: set[DueKind] = set()
 
     def advance_to(self, target: datetime) -> Advance:
         target = normalize(target)
@@ -287,6 +294,7 @@ class Scheduler:
             runs: list[Run] = []
             stalled: dict[str, str] = {}
             without_progress: dict[str, int] = {}
+            self._left: set[DueKind] = set()
             while True:
                 slots = self._next_slots(self.clock.now(), target, stalled)
                 if not slots:
@@ -300,6 +308,10 @@ class Scheduler:
                     result = self.fire(schedule, at)
                     self._due.clear()  # a run changes what is due
                     runs.append(Run(schedule, at, result, time.monotonic() - began))
+                    for kind in schedule.also:
+                        left = self._earliest(kind)
+                        if left is not None and left <= at:
+                            self._left.add(kind)
                     reason = self._stall_reason(schedule, at, result, without_progress)
                     if reason is not None:
                         stalled[schedule.name] = reason
@@ -323,10 +335,11 @@ class Scheduler:
                 continue
             at = slot_after(schedule.every, cursor)
             if schedule.kind is not None:
-                due = self._earliest(schedule.kind)
-                if due is None:
+                kinds = (schedule.kind, *(k for k in schedule.also if k not in self._left))
+                found = [d for d in map(self._earliest, kinds) if d is not None]
+                if not found:
                     continue
-                at = max(at, slot_at_or_after(schedule.every, due))
+                at = max(at, slot_at_or_after(schedule.every, min(found)))
             if at <= target:
                 slots.append((at, schedule))
         slots.sort(key=lambda slot: slot[0])  # stable: template order among equal slots

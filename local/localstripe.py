@@ -9,6 +9,8 @@ added (see `_patch`):
 - a declined confirmation's error is a `card_error` carrying the `payment_intent`, as on Stripe;
 - with `--idempotency-keys` (the local stack), `Idempotency-Key` replays the first answer as
   Stripe does; without it (the tests), repeated keys charge again, as in localstripe itself;
+- a refund (`POST /v1/refunds`) sends the signed `charge.refunded` event Stripe sends
+  (localstripe makes the refund silently);
 - billing portal sessions (`POST /v1/billing_portal/sessions`, which localstripe lacks): the
   session's `url` opens a local page showing the card on file and a link back to `return_url`
   (the card is changed with `PUT /_local/accounts/{id}/card`);
@@ -345,6 +347,7 @@ def _patch(data_file: Path | None, idempotency_keys: bool) -> Any:
     payment_intent.__init__ = init
     payment_intent._api_list_all = classmethod(list_all)
     payment_intent._report_failure = report_failure
+    _add_refund_events(resources)
 
     # Persistence: an explicit file, written from a timer, never the shared /tmp file.
     dirty = False
@@ -430,6 +433,21 @@ def _patch(data_file: Path | None, idempotency_keys: bool) -> Any:
         app.middlewares.append(idempotency)
     app.cleanup_ctx.append(flush_periodically)
     return app
+
+
+def _add_refund_events(resources: Any) -> None:
+    """Stripe sends `charge.refunded` (the charge, with its refunds) when a refund is made."""
+    from localstripe.webhooks import schedule_webhook  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    refund = resources.Refund
+    original_init = refund.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        charge = resources.Charge._api_retrieve(self.charge)
+        schedule_webhook(resources.Event("charge.refunded", charge))
+
+    refund.__init__ = init
 
 
 def _add_billing_portal(app: Any, server: Any, resources: Any, user_error: Any) -> None:

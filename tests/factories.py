@@ -78,3 +78,30 @@ def integration(
         version=3,
     )
     return replace(base, **{**implied, **changes})
+
+
+def create_paid(
+    services: Any, account: Account, integration_id: str, plan: str, at: datetime
+) -> Integration:
+    """An integration created and charged up front the way the API does it (the ledger line
+    first, the provider, then the state with the line applied)."""
+    from lifecycle.rules.integration import NewIntegration, create  # noqa: PLC0415
+    from lifecycle.rules.model import user  # noqa: PLC0415
+    from lifecycle.rules.paid import CreatePaid  # noqa: PLC0415
+    from lifecycle.usecases.charging import Purchase, collect, settle  # noqa: PLC0415
+
+    name = f"Feed {integration_id}"
+    decision = create(
+        integration_id,
+        services.store.get_account(account.id) or account,
+        NewIntegration(name, "acme", "shopify", plan),
+        at,
+        user("u"),
+        services.catalog,
+    )
+    assert decision.charge is not None and decision.after is not None
+    action = CreatePaid(integration_id, name, "acme", "shopify", plan)
+    purchase = Purchase(decision.charge, action, request_ref=decision.charge.ledger)
+    collected = collect(services, account, purchase, at)
+    settle(services, collected.line, collected.payment_intent, user("u")).raise_if_refunded()
+    return decision.after

@@ -1,5 +1,7 @@
 """Renewal sweep (every 15 minutes): enqueue every integration due for renewal or a payment
-retry, read from the sparse due index (work grows with what is due, never with the table)."""
+retry, and every ledger line holding money not yet applied or refunded (the reconciler: the
+worker applies or refunds it), read from the sparse due index (work grows with what is due,
+never with the table)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import json
 from typing import Any
 
 from lifecycle.observability import logger, metrics
-from lifecycle.rules.renewal import DueKind
 from lifecycle.schedule import ScheduledEvent
 from lifecycle.settings import settings
 from lifecycle.usecases import renewals
@@ -33,12 +34,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         raise RuntimeError("RENEWAL_QUEUE_URL is not set")
     entries: list[dict[str, str]] = []
     enqueued = 0
-    for key in renewals.due(services(), DueKind.RENEWAL):
-        body = {
-            "account_id": key.account_id,
-            "integration_id": key.integration_id,
-            "due_at": key.due_at,
-        }
+    for body in renewals.sweep(services()):
         entries.append({"Id": str(len(entries)), "MessageBody": json.dumps(body)})
         if len(entries) == BATCH:
             enqueued += _send(queue_url, entries)

@@ -32,6 +32,10 @@ def _limiter() -> renewals.RateLimiter:
 
 def renew(record: SQSRecord) -> str:
     message = json.loads(record.body)
+    if "charge_id" in message:
+        result = renewals.reconcile(services(), message["account_id"], message["charge_id"])
+        metrics.add_metric(name=f"Reconciled_{result}", unit="Count", value=1)
+        return result
     outcome = renewals.renew(
         services(), message["account_id"], message["integration_id"], _limiter()
     )

@@ -6,6 +6,7 @@ import itertools
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import stripe
 from functions.stripe_webhook.app import lambda_handler
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
-from lifecycle.store.ledger import ChargeStatus
+from lifecycle.rules.ledger import ChargeStatus
 from local.events import LambdaContext
 from tests.api_events import invoke
 from tests.integration.api.conftest import add_account
@@ -32,17 +33,34 @@ def _secrets(monkeypatch):
 
 
 def stripe_event(
-    kind: str, *, charge_id: str, pi: str, account_id: str = "acc_1", **fields
+    kind: str,
+    *,
+    charge_id: str,
+    pi: str,
+    account_id: str = "acc_1",
+    amount: int = 2900,
+    customer: str = "cus_acc_1",
+    **fields,
 ) -> dict:
+    """A Stripe event as Stripe sends it for a charge of `amount` cents to `customer` (by
+    default what the `waiting` create is: 2900 to cus_acc_1)."""
     event = json.loads((SAMPLES / f"{kind}.json").read_text())
     event["id"] = f"evt_test_{next(_ids)}"
     obj = event["data"]["object"]
     metadata = {"account_id": account_id, "charge_id": charge_id, "kind": "create"}
+    obj.update({"amount": amount, "currency": "usd"})
     if kind.startswith("payment_intent."):
-        obj.update({"id": pi, "metadata": metadata})
+        obj.update({"id": pi, "metadata": metadata, "customer": customer})
     elif kind == "charge.refunded":
-        obj.update({"payment_intent": pi, "metadata": metadata})
-    else:  # disputes carry no metadata: traced through their PaymentIntent
+        obj.update(
+            {
+                "payment_intent": pi,
+                "metadata": metadata,
+                "customer": customer,
+                "amount_refunded": amount,
+            }
+        )
+    else:  # disputes carry no metadata nor customer: traced through their PaymentIntent
         obj.update({"payment_intent": pi})
     obj.update(fields)
     return event
@@ -178,35 +196,46 @@ def test_fifty_concurrent_deliveries_of_one_event_make_one_change(services, wait
     assert (line.status, line.applied, line.revision) == (ChargeStatus.SUCCEEDED, True, 1)
 
 
-@pytest.mark.parametrize(
-    "order",
-    list(
-        itertools.permutations(
-            [
-                "payment_intent.succeeded",
-                "charge.refunded",
-                "charge.dispute.created",
-                "payment_intent.payment_failed",
-            ]
-        )
-    ),
-    ids=lambda order: ">".join(kind.split(".")[-1] for kind in order),
-)
-def test_every_order_of_a_charges_events_converges_to_the_same_state(
-    services, payments, waiting, order
-):
-    # The dispute is traced through the PaymentIntent the provider knows.
+EVENT_KINDS = [
+    "payment_intent.succeeded",
+    "charge.refunded",
+    "charge.dispute.created",
+    "payment_intent.payment_failed",
+]
+
+
+def _charged(payments, charge_id: str) -> str:
+    """A PaymentIntent the provider knows (a dispute is traced through it)."""
     payments.cards["cus_acc_1"] = "ok"
-    pi = payments.charge(
+    return payments.charge(
         customer_id="cus_acc_1",
         amount=2900,
         currency="usd",
         description="x",
         idempotency_key="k",
-        metadata={"account_id": "acc_1", "charge_id": waiting.id},
+        metadata={"account_id": "acc_1", "charge_id": charge_id},
     ).payment_intent_id
+
+
+@pytest.mark.parametrize(
+    "order",
+    list(itertools.permutations(EVENT_KINDS)),
+    ids=lambda order: ">".join(kind.split(".")[-1] for kind in order),
+)
+def test_every_order_of_an_applied_charges_events_converges_to_the_same_state(
+    services, payments, order
+):
+    """The usual case: the request applied its charge; Stripe's events come in any order."""
+    add_account(services.store)
+    status, created = invoke(
+        "POST",
+        "/v1/integrations",
+        body={"name": "Feed", "supplier": "s", "channel": "c", "plan": "starter"},
+    )
+    assert status == 201
+    (line,), _ = services.store.list_charges("acc_1")
     for kind in order:
-        status, _ = deliver(stripe_event(kind, charge_id=waiting.id, pi=pi))
+        status, _ = deliver(stripe_event(kind, charge_id=line.id, pi=line.stripe_payment_intent))
         assert status == 200
     (line,), _ = services.store.list_charges("acc_1")
     assert (line.status, line.applied, line.disputed) == (ChargeStatus.REFUNDED, True, True)
@@ -214,7 +243,112 @@ def test_every_order_of_a_charges_events_converges_to_the_same_state(
     assert (integration.status, integration.version) == (Status.ACTIVE, 1)
     history = [h.type for h in services.store.history("acc_1", integration.id)]
     assert history.count("charge_refunded") == 1
-    assert history.count("charge_disputed") <= 1
+    assert history.count("charge_disputed") == 1
+    outbox = [e["detail-type"] for e in services.store.outbox("acc_1")]
+    assert outbox.count("ChargeRefunded") == 1
+
+
+@pytest.mark.parametrize(
+    "order",
+    list(itertools.permutations(EVENT_KINDS)),
+    ids=lambda order: ">".join(kind.split(".")[-1] for kind in order),
+)
+def test_a_waiting_charge_ends_refunded_and_applied_at_most_once_in_every_order(
+    services, payments, waiting, order
+):
+    """A payment whose outcome the request never learned: a refund reported before its success
+    is final (a refunded line pays for nothing); reported after, the period served stays."""
+    pi = _charged(payments, waiting.id)
+    for kind in order:
+        status, _ = deliver(stripe_event(kind, charge_id=waiting.id, pi=pi))
+        assert status == 200
+    (line,), _ = services.store.list_charges("acc_1")
+    assert (line.status, line.disputed, line.stripe_payment_intent) == (
+        ChargeStatus.REFUNDED,
+        True,
+        pi,
+    )
+    created = services.store.list_integrations("acc_1").integrations
+    success_first = order.index("payment_intent.succeeded") < order.index("charge.refunded")
+    assert line.applied is success_first
+    assert [(i.status, i.version) for i in created] == (
+        [(Status.ACTIVE, 1)] if success_first else []
+    )
+    outbox = [e["detail-type"] for e in services.store.outbox("acc_1")]
+    assert outbox.count("ChargeRefunded") == 1
+    assert outbox.count("IntegrationCreated") == (1 if success_first else 0)
+
+
+FORGERIES = {
+    "another PaymentIntent": {"pi": "pi_someone_elses"},
+    "another amount": {"amount": 1},
+    "another currency": {"currency": "eur"},
+    "another customer": {"customer": "cus_attacker"},
+    "another tenant's charge": {"account_id": "acc_2"},
+    "no metadata": {"metadata": {}},
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+@pytest.mark.parametrize("kind", ["payment_intent.succeeded", "charge.refunded"])
+def test_a_signed_event_that_does_not_match_its_ledger_line_changes_nothing(
+    services, waiting, forgery, kind
+):
+    # The line already knows its PaymentIntent (Stripe answered, the request did not finish).
+    services.store.save_charge(waiting, replace(waiting, stripe_payment_intent="pi_real_1"))
+    add_account(services.store, "acc_2")
+    before = state(services)
+    changes = dict(FORGERIES[forgery])
+    pi = changes.pop("pi", "pi_real_1")
+    event = stripe_event(kind, charge_id=waiting.id, pi=pi, **changes)
+    status, body = deliver(event)
+    assert status == 200
+    assert body["result"].startswith(("mismatch", "unknown_charge")), body
+    assert state(services) == before
+    assert services.store.list_integrations("acc_1").integrations == ()
+
+
+def test_a_mismatch_is_counted_in_the_webhook_mismatch_metric(services, waiting, capsys):
+    services.store.save_charge(waiting, replace(waiting, stripe_payment_intent="pi_real_1"))
+    deliver(stripe_event("payment_intent.succeeded", charge_id=waiting.id, pi="pi_other"))
+    metrics = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+    ]
+    assert any(m.get("WebhookMismatch") == [1.0] for m in metrics)
+
+
+def test_a_declined_charges_line_is_not_marked_paid_by_anothers_success(services, payments):
+    """The audit's case: a signed success of one charge, its metadata pointing at a declined
+    create: nothing is created, the declined line stays declined."""
+    add_account(services.store)
+    payments.cards["cus_acc_1"] = "declined"
+    status, _ = invoke(
+        "POST",
+        "/v1/integrations",
+        body={"name": "Declined", "supplier": "s", "channel": "c", "plan": "standard"},
+    )
+    assert status == 402
+    (declined,), _ = services.store.list_charges("acc_1")
+    payments.cards["cus_acc_1"] = "ok"
+    status, _ = invoke(
+        "POST",
+        "/v1/integrations",
+        body={"name": "Paid", "supplier": "s", "channel": "c", "plan": "standard"},
+    )
+    assert status == 201
+    paid = next(c for c in services.store.list_charges("acc_1")[0] if c.id != declined.id)
+    forged = stripe_event(
+        "payment_intent.succeeded",
+        charge_id=declined.id,
+        pi=paid.stripe_payment_intent,
+        amount=4900,
+    )
+    status, body = deliver(forged)
+    assert (status, body["result"]) == (200, "mismatch:payment_intent")
+    assert services.store.get_charge("acc_1", declined.id).status is ChargeStatus.FAILED
+    assert [i.name for i in services.store.list_integrations("acc_1").integrations] == ["Paid"]
 
 
 def test_unknown_event_types_are_acknowledged_and_ignored(services, waiting):
@@ -239,9 +373,14 @@ def test_a_late_successful_renewal_payment_clears_past_due(services, payments, c
 
     assert renewals.renew(services, "acc_1", subject.id).result == "past_due"
     renewal_line = next(c for c in services.store.list_charges("acc_1")[0] if c.kind == "renewal")
-    # The merchant pays the open invoice another way; Stripe tells us.
+    # The customer completes the declined PaymentIntent another way; Stripe tells us.
     status, body = deliver(
-        stripe_event("payment_intent.succeeded", charge_id=renewal_line.id, pi="pi_paid_later")
+        stripe_event(
+            "payment_intent.succeeded",
+            charge_id=renewal_line.id,
+            pi=renewal_line.stripe_payment_intent,
+            amount=4900,
+        )
     )
     assert (status, body["result"]) == (200, "succeeded:applied")
     after = services.store.get_integration("acc_1", subject.id)

@@ -12,10 +12,11 @@ from lifecycle.rules.calendar import utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.errors import PaymentFailed
 from lifecycle.rules.integration import NewIntegration, create
+from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Account, AccountStatus, user
-from lifecycle.store.ledger import ChargeStatus
+from lifecycle.rules.paid import CreatePaid
 from lifecycle.usecases import charging
-from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.usecases.charging import Outcome, Purchase, collect, settle
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
 
@@ -53,15 +54,23 @@ def setup(store, localstripe_base, card="ok"):
         user("u"),
         DEFAULT_CATALOG,
     )
-    return services, account, customer, decision
+    action = CreatePaid("int_1", "Acme to Shopify", "acme", "shopify", "standard")
+    purchase = Purchase(decision.charge, action, request_ref=decision.charge.ledger)
+    return services, account, customer, purchase
+
+
+def pay(services, account, purchase):
+    collected = collect(services, account, purchase, T0)
+    if collected.already_applied:
+        return Outcome.ALREADY_APPLIED
+    return settle(services, collected.line, collected.payment_intent, user("u")).outcome
 
 
 def test_a_successful_charge_is_one_payment_intent_and_one_applied_ledger_line(
     store, localstripe_base
 ):
-    services, account, customer, decision = setup(store, localstripe_base)
-    collected = collect(services, account, decision.charge, {"type": "create_integration"}, T0)
-    apply_paid(services, collected, decision)
+    services, account, customer, purchase = setup(store, localstripe_base)
+    assert pay(services, account, purchase) is Outcome.APPLIED
     assert count_payment_intents(localstripe_base, customer) == 1
     (line,), _ = store.list_charges("acc_1")
     assert (line.amount, line.status, line.applied) == (4900, ChargeStatus.SUCCEEDED, True)
@@ -70,9 +79,9 @@ def test_a_successful_charge_is_one_payment_intent_and_one_applied_ledger_line(
 
 
 def test_a_declined_card_is_a_failed_line_and_nothing_is_applied(store, localstripe_base):
-    services, account, _customer, decision = setup(store, localstripe_base, card="declined")
+    services, account, _customer, purchase = setup(store, localstripe_base, card="declined")
     with pytest.raises(PaymentFailed):
-        collect(services, account, decision.charge, {"type": "create_integration"}, T0)
+        collect(services, account, purchase, T0)
     (line,), _ = store.list_charges("acc_1")
     assert line.status is ChargeStatus.FAILED
     assert store.get_integration("acc_1", "int_1") is None
@@ -81,22 +90,22 @@ def test_a_declined_card_is_a_failed_line_and_nothing_is_applied(store, localstr
 def test_a_retry_after_a_crash_between_the_charge_and_the_ledger_update_charges_once(
     store, localstripe_base, monkeypatch
 ):
-    services, account, customer, decision = setup(store, localstripe_base)
-    real_settle = charging._settle
+    services, account, customer, purchase = setup(store, localstripe_base)
+    real_outcome = charging._outcome
 
     def crash_after_stripe_answered(*args, **kwargs):
         raise Crash
 
-    monkeypatch.setattr(charging, "_settle", crash_after_stripe_answered)
+    monkeypatch.setattr(charging, "_outcome", crash_after_stripe_answered)
     with pytest.raises(Crash):
-        collect(services, account, decision.charge, {"type": "create_integration"}, T0)
+        collect(services, account, purchase, T0)
     assert count_payment_intents(localstripe_base, customer) == 1
     (line,), _ = store.list_charges("acc_1")
     assert line.status is ChargeStatus.PENDING  # the ledger did not hear back
 
-    monkeypatch.setattr(charging, "_settle", real_settle)
-    collected = collect(services, account, decision.charge, {"type": "create_integration"}, T0)
-    apply_paid(services, collected, decision)
+    monkeypatch.setattr(charging, "_outcome", real_outcome)
+    monkeypatch.setattr(charging, "LEASE_SECONDS", 0)
+    assert pay(services, account, purchase) is Outcome.APPLIED
     assert count_payment_intents(localstripe_base, customer) == 1  # reconciled, not recharged
     (line,), _ = store.list_charges("acc_1")
     assert (line.status, line.applied) == (ChargeStatus.SUCCEEDED, True)
@@ -104,9 +113,9 @@ def test_a_retry_after_a_crash_between_the_charge_and_the_ledger_update_charges_
 
 
 def test_a_retry_after_success_and_apply_neither_charges_nor_applies_again(store, localstripe_base):
-    services, account, customer, decision = setup(store, localstripe_base)
-    apply_paid(services, collect(services, account, decision.charge, {}, T0), decision)
-    again = collect(services, account, decision.charge, {}, T0)
+    services, account, customer, purchase = setup(store, localstripe_base)
+    assert pay(services, account, purchase) is Outcome.APPLIED
+    again = collect(services, account, purchase, T0)
     assert again.already_applied
     assert count_payment_intents(localstripe_base, customer) == 1
 
@@ -131,38 +140,31 @@ def test_localstripe_here_really_ignores_idempotency_keys(localstripe_base):
 def test_the_webhook_applying_first_leaves_the_caller_a_success_and_the_action_done_once(
     store, localstripe_base
 ):
-    """Stripe's webhook can land between the charge and the caller's commit (it applies a
-    success it finds unapplied): the caller's commit then loses the race, finds the line paid
-    and applied, and reports success instead of a conflict; nothing is applied twice."""
+    """Stripe's webhook can land between the charge and the caller's commit: whichever settles
+    first applies it; the other finds it applied; nothing is applied twice."""
     from lifecycle.usecases import webhooks  # noqa: PLC0415
 
-    services, account, customer, decision = setup(store, localstripe_base)
-    action = {
-        "type": "create_integration",
-        "integration_id": "int_1",
-        "request": {
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "standard",
-        },
-    }
-    collected = collect(services, account, decision.charge, action, T0)
-    line = collected.before
+    services, account, customer, purchase = setup(store, localstripe_base)
+    collected = collect(services, account, purchase, T0)
+    line = collected.line
     event = {
         "id": "evt_first",
         "type": "payment_intent.succeeded",
         "data": {
             "object": {
-                "id": collected.after.stripe_payment_intent,
+                "id": collected.payment_intent,
                 "object": "payment_intent",
+                "amount": 4900,
+                "currency": "usd",
+                "customer": customer,
                 "metadata": {"account_id": line.account_id, "charge_id": line.id},
             }
         },
     }
-    assert webhooks.handle(services, event).startswith("succeeded")
+    assert webhooks.handle(services, event) == "succeeded:applied"
 
-    assert apply_paid(services, collected, decision) is False
+    settlement = settle(services, line, collected.payment_intent, user("u"))
+    assert settlement.outcome is Outcome.ALREADY_APPLIED
 
     assert count_payment_intents(localstripe_base, customer) == 1
     (stored,), _ = store.list_charges("acc_1")

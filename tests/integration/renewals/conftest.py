@@ -10,13 +10,12 @@ from lifecycle.clock import FixedClock
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.integration import NewIntegration, create
-from lifecycle.rules.model import Account, AccountStatus, Integration, user
+from lifecycle.rules.model import Account, AccountStatus, Integration
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
-from lifecycle.usecases.charging import apply_paid, collect
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
+from tests.factories import create_paid
 
 T0 = utc(2026, 11, 21, 10)
 
@@ -35,19 +34,9 @@ class World:
 
     def add(self, integration_id: str, plan: str = "standard", at=None) -> Integration:
         """An integration created (and charged) the way the API does it."""
-        at = at or self.clock.now()
-        decision = create(
-            integration_id,
-            self.store.get_account(self.account.id) or self.account,
-            NewIntegration(f"Feed {integration_id}", "acme", "shopify", plan),
-            at,
-            user("u"),
-            DEFAULT_CATALOG,
+        return create_paid(
+            self.services, self.account, integration_id, plan, at or self.clock.now()
         )
-        apply_paid(
-            self.services, collect(self.services, self.account, decision.charge, {}, at), decision
-        )
-        return decision.after
 
     def sweep(self) -> list[renewals.Outcome]:
         """The renewal sweep and its workers, in-process: every due integration once."""

@@ -20,7 +20,7 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.renewal import DueKind
-from lifecycle.store.ledger import ChargeStatus
+from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.usecases import renewals
 from local.localstripe import swap_card
 from tests.integration.renewals.conftest import T0

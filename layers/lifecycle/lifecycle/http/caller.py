@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,11 @@ from lifecycle.rules.model import Actor, user
 
 BILLING_GROUP = "billing"
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+# Set when an answer was produced with billing access: a stored answer is replayed only to a
+# caller who has it still (api.md, idempotency).
+billing_used: ContextVar[bool] = ContextVar("billing_used", default=False)
 
 
 class Unauthorized(DomainError):
@@ -36,6 +42,7 @@ class Caller:
                 "This action moves money or changes the subscription: ask a user with billing"
                 " access."
             )
+        billing_used.set(True)
 
 
 def parse_groups(value: Any) -> frozenset[str]:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
-from lifecycle.http.caller import Caller, caller_from_event
+from lifecycle.http.caller import Caller, billing_used, caller_from_event
 from lifecycle.http.problems import (
     PROBLEM_CONTENT_TYPE,
     RETRYABLE_CODES,
@@ -27,11 +27,16 @@ from lifecycle.settings import settings
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_HEADER = "idempotency-key"
-# Keyed by the account and the key; none (so no replay) without the header or for a GET.
+# Keyed by the account, the user and the key (a key belongs to the user who sent it); none (so
+# no replay) without the header or for a GET.
 _KEY_PATH = (
     'headers."idempotency-key" && requestContext.http.method != `"GET"` && '
-    '[requestContext.authorizer.jwt.claims."custom:account_id", headers."idempotency-key"]'
+    '[requestContext.authorizer.jwt.claims."custom:account_id", '
+    "requestContext.authorizer.jwt.claims.sub, "
+    'headers."idempotency-key"]'
 )
+# Marks a stored answer that was produced with billing access (stripped before it leaves).
+_BILLING_MARK = "x-answered-with-billing-access"
 # The same key with another path or body is a reuse, refused with 422.
 _PAYLOAD_PATH = "[requestContext.http.method, rawPath, body]"
 
@@ -162,9 +167,15 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
             data_keyword_argument="event", config=config, persistence_store=_persistence()
         )
         def run(*, event: dict[str, Any], context: Any) -> dict[str, Any]:
+            billing_used.set(False)
             response = resolve(event, context)
             if _is_retryable(response):
                 raise _Unreplayable(response)
+            if billing_used.get():
+                response = {
+                    **response,
+                    "headers": {**(response.get("headers") or {}), _BILLING_MARK: "true"},
+                }
             return response
 
         return config, run
@@ -186,7 +197,7 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
         config, run = replayable()
         config.register_lambda_context(context)
         try:
-            return run(event=event, context=context)
+            return _authorized_replay(run(event=event, context=context), event)
         except _Unreplayable as unreplayable:
             return unreplayable.response
         except IdempotencyValidationError:
@@ -203,6 +214,20 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
             )
 
     return lambda_handler
+
+
+def _authorized_replay(response: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """The answer without its billing mark; a 403 instead when it was produced with billing
+    access and the caller (replaying their own key) no longer has it."""
+    headers = dict(response.get("headers") or {})
+    if headers.pop(_BILLING_MARK, None) is None:
+        return response
+    try:
+        caller = caller_from_event(event)
+        caller.require_billing()
+    except DomainError as error:
+        return problem_response(from_domain_error(error))
+    return {**response, "headers": headers}
 
 
 def _is_retryable(response: dict[str, Any]) -> bool:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lifecycle.payments.port import PaymentOutcome, PaymentResult
+from lifecycle.payments.port import PaymentOutcome, PaymentResult, RefundResult
 
 
 @dataclass
@@ -27,6 +27,8 @@ class FakePayments:
 
     cards: dict[str, str] = field(default_factory=dict)
     charges: list[FakeCharge] = field(default_factory=list)
+    # payment intent id -> the refund made on it
+    refunds: dict[str, RefundResult] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,9 +83,38 @@ class FakePayments:
                     return dict(charge.metadata)
             return None
 
+    def refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> RefundResult:
+        with self._lock:
+            charge = next(
+                (c for c in self.charges if c.result.payment_intent_id == payment_intent_id), None
+            )
+            if charge is None or charge.result.outcome is not PaymentOutcome.SUCCEEDED:
+                return RefundResult(PaymentOutcome.FAILED)
+            if payment_intent_id not in self.refunds:
+                self.refunds[payment_intent_id] = RefundResult(
+                    PaymentOutcome.SUCCEEDED, f"re_fake_{next(self._ids)}", amount
+                )
+            return self.refunds[payment_intent_id]
+
+    def find_refund(self, *, payment_intent_id: str) -> RefundResult | None:
+        with self._lock:
+            return self.refunds.get(payment_intent_id)
+
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         return f"https://billing.example.test/session/{customer_id}?return_url={return_url}"
 
     @property
     def succeeded(self) -> list[FakeCharge]:
         return [c for c in self.charges if c.result.outcome is PaymentOutcome.SUCCEEDED]
+
+    @property
+    def kept(self) -> list[FakeCharge]:
+        """Succeeded charges that were not refunded: the money the customer paid in the end."""
+        return [c for c in self.succeeded if c.result.payment_intent_id not in self.refunds]

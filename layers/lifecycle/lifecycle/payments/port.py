@@ -23,6 +23,16 @@ class PaymentResult:
     failure_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    """A refund Stripe accepted (`succeeded` or `pending`: the money is on its way back) or
+    refused (`failed`)."""
+
+    outcome: PaymentOutcome
+    refund_id: str | None = None
+    amount: int = 0
+
+
 class PaymentsUnavailable(Exception):
     """The provider could not be reached or answered 429/5xx; the caller may retry later."""
 
@@ -51,6 +61,22 @@ class Payments(Protocol):
     def payment_metadata(self, payment_intent_id: str) -> Mapping[str, str] | None:
         """The metadata we set on a PaymentIntent (account_id, charge_id...): disputes do not
         carry it, so a dispute is traced to its ledger line through its PaymentIntent."""
+        ...
+
+    def refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> RefundResult:
+        """Refund `amount` of a succeeded PaymentIntent. Raises PaymentsUnavailable when the
+        outcome is unknown (the caller looks the refund up with `find_refund` before retrying)."""
+        ...
+
+    def find_refund(self, *, payment_intent_id: str) -> RefundResult | None:
+        """The refund already made on a PaymentIntent, if any (reconciliation after a crash)."""
         ...
 
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:

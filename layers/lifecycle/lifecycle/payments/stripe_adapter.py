@@ -15,10 +15,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
+from lifecycle.payments.port import (
+    PaymentOutcome,
+    PaymentResult,
+    PaymentsUnavailable,
+    RefundResult,
+)
 
 if TYPE_CHECKING:
-    from stripe import PaymentIntent, StripeClient, StripeError
+    from stripe import PaymentIntent, Refund, StripeClient, StripeError
     from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
 
 # The API version stripe 16.1.0 was generated for; webhook endpoints must be set to the same.
@@ -151,6 +156,60 @@ class StripePayments:
         keys = ("account_id", "charge_id", "integration_ids", "kind")
         found = {key: value for key in keys if (value := _metadata(intent, key)) is not None}
         return found or None
+
+    def refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> RefundResult:
+        """Refund a PaymentIntent through the Refunds API, keyed so that a retry within Stripe's
+        24 hours is the same refund; the caller's ledger covers the rest (`find_refund`)."""
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        client = self._stripe()
+        try:
+            refund = _with_backoff(
+                functools.partial(
+                    client.v1.refunds.create,
+                    params={
+                        "payment_intent": payment_intent_id,
+                        "amount": amount,
+                        "metadata": dict(metadata),
+                    },
+                    options={"idempotency_key": idempotency_key},
+                )
+            )
+        except stripe.InvalidRequestError:
+            # Already refunded in full (by us before a crash, or at Stripe): say which refund.
+            found = self.find_refund(payment_intent_id=payment_intent_id)
+            return found if found is not None else RefundResult(PaymentOutcome.FAILED)
+        except stripe.StripeError as error:
+            if _is_unavailable(error):
+                raise PaymentsUnavailable(type(error).__name__) from error
+            raise
+        return _refund_result(refund)
+
+    def find_refund(self, *, payment_intent_id: str) -> RefundResult | None:
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        client = self._stripe()
+        try:
+            page = _with_backoff(
+                functools.partial(
+                    client.v1.refunds.list,
+                    params={"payment_intent": payment_intent_id, "limit": LIST_PAGE_SIZE},
+                )
+            )
+        except stripe.StripeError as error:
+            if _is_unavailable(error):
+                raise PaymentsUnavailable(type(error).__name__) from error
+            raise
+        found = [_refund_result(refund) for refund in page.data]
+        kept = [result for result in found if result.outcome is not PaymentOutcome.FAILED]
+        return kept[0] if kept else None
 
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
@@ -313,6 +372,17 @@ def _result(intent: PaymentIntent) -> PaymentResult:
         return PaymentResult(PaymentOutcome.FAILED, intent.id, _short(message), code)
     # `processing` (and anything newer): Stripe has not decided yet; its webhook will tell.
     return PaymentResult(PaymentOutcome.PENDING, intent.id)
+
+
+def _refund_result(refund: Refund) -> RefundResult:
+    status = refund.status or "pending"
+    if status == "succeeded":
+        outcome = PaymentOutcome.SUCCEEDED
+    elif status in ("failed", "canceled"):
+        outcome = PaymentOutcome.FAILED
+    else:  # pending, requires_action: accepted, on its way back
+        outcome = PaymentOutcome.PENDING
+    return RefundResult(outcome, refund.id, refund.amount)
 
 
 def _declined(error: StripeError) -> PaymentResult:

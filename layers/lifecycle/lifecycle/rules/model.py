@@ -66,6 +66,7 @@ class DetailType(StrEnum):
     ACCOUNT_CANCEL_SCHEDULED = "AccountCancelScheduled"
     ACCOUNT_DISABLED = "AccountDisabled"
     ACCOUNT_REACTIVATED = "AccountReactivated"
+    CHARGE_REFUNDED = "ChargeRefunded"
 
 
 # Statuses that the renewal bills (the account's "billable" integrations).

@@ -31,6 +31,8 @@ from lifecycle.rules.money import format_amount
 class DueKind(StrEnum):
     RENEWAL = "renewal"
     DELETION = "deletion"
+    # Ledger lines whose money may be taken but not yet applied or refunded (the reconciler).
+    SETTLEMENT = "settlement"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.rules.calendar import format_instant, parse_instant
+from lifecycle.rules.ledger import ChargeRecord, ChargeStatus
 from lifecycle.rules.model import (
     Account,
     AccountStatus,
@@ -20,8 +21,15 @@ from lifecycle.rules.model import (
     Status,
     SuspensionReason,
 )
+from lifecycle.rules.paid import (
+    AccountReactivationPaid,
+    CreatePaid,
+    PaidAction,
+    ReinstatePaid,
+    RenewalPaid,
+    UnfreezePaid,
+)
 from lifecycle.rules.quotes import Quote, QuoteLine
-from lifecycle.store.ledger import ChargeRecord, ChargeStatus
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -315,6 +323,89 @@ def quote_from(item: Mapping[str, AttributeValue]) -> Quote:
     )
 
 
+def paid_action_document(action: PaidAction | None) -> dict[str, Any]:
+    """A paid action as a tagged JSON object (`kind` names the variant)."""
+    match action:
+        case None:
+            return {}
+        case CreatePaid():
+            return {
+                "kind": "create",
+                "integration_id": action.integration_id,
+                "name": action.name,
+                "supplier": action.supplier,
+                "channel": action.channel,
+                "plan": action.plan,
+            }
+        case UnfreezePaid():
+            return {
+                "kind": "unfreeze",
+                "integration_id": action.integration_id,
+                "period_start": format_instant(action.period_start),
+                "quote_id": action.quote_id,
+            }
+        case ReinstatePaid():
+            return {
+                "kind": "reinstate",
+                "integration_id": action.integration_id,
+                "suspended_at": format_instant(action.suspended_at),
+                "quote_id": action.quote_id,
+            }
+        case AccountReactivationPaid():
+            return {
+                "kind": "account_reactivation",
+                "disabled_at": format_instant(action.disabled_at) if action.disabled_at else None,
+                "integration_ids": list(action.integration_ids),
+                "quote_id": action.quote_id,
+            }
+        case RenewalPaid():
+            return {
+                "kind": "renewal",
+                "integration_id": action.integration_id,
+                "period_start": format_instant(action.period_start),
+            }
+
+
+def paid_action_from(document: Mapping[str, Any] | None) -> PaidAction | None:
+    """The paid action of a stored line; None for a line without one (nothing to apply)."""
+    if not document:
+        return None
+    kind = document.get("kind")
+    if kind == "create":
+        return CreatePaid(
+            integration_id=str(document["integration_id"]),
+            name=str(document["name"]),
+            supplier=str(document["supplier"]),
+            channel=str(document["channel"]),
+            plan=str(document["plan"]),
+        )
+    if kind == "unfreeze":
+        return UnfreezePaid(
+            integration_id=str(document["integration_id"]),
+            period_start=parse_instant(str(document["period_start"])),
+            quote_id=str(document["quote_id"]),
+        )
+    if kind == "reinstate":
+        return ReinstatePaid(
+            integration_id=str(document["integration_id"]),
+            suspended_at=parse_instant(str(document["suspended_at"])),
+            quote_id=str(document["quote_id"]),
+        )
+    if kind == "account_reactivation":
+        disabled_at = document.get("disabled_at")
+        return AccountReactivationPaid(
+            disabled_at=parse_instant(str(disabled_at)) if disabled_at else None,
+            integration_ids=tuple(str(i) for i in document.get("integration_ids") or ()),
+            quote_id=str(document["quote_id"]),
+        )
+    if kind == "renewal":
+        return RenewalPaid(
+            integration_id=str(document["integration_id"]),
+            period_start=parse_instant(str(document["period_start"])),
+        )
+    return None
+
+
 def charge_attributes(charge: ChargeRecord) -> Item:
     item: Item = {
         "type": s("charge"),
@@ -329,21 +420,23 @@ def charge_attributes(charge: ChargeRecord) -> Item:
         "status": s(charge.status.value),
         "attempt": n(charge.attempt),
         "applied": {"BOOL": charge.applied},
-        "action": j(dict(charge.action)),
+        "action": j(paid_action_document(charge.action)),
+        "request_ref": s(charge.request_ref),
         "created_at": t(charge.created_at),
         "updated_at": t(charge.updated_at),
         "lease_until": n(charge.lease_until),
         "disputed": {"BOOL": charge.disputed},
         "revision": n(charge.revision),
     }
-    put_optional(
-        item,
-        "stripe_payment_intent",
-        s(charge.stripe_payment_intent) if charge.stripe_payment_intent else None,
-    )
-    put_optional(
-        item, "failure_message", s(charge.failure_message) if charge.failure_message else None
-    )
+    for name, value in (
+        ("customer_id", charge.customer_id),
+        ("stripe_payment_intent", charge.stripe_payment_intent),
+        ("failure_message", charge.failure_message),
+        ("refund_reason", charge.refund_reason),
+        ("refund_id", charge.refund_id),
+        ("supersedes", charge.supersedes),
+    ):
+        put_optional(item, name, s(value) if value else None)
     return item
 
 
@@ -360,12 +453,17 @@ def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
         status=ChargeStatus(req_s(item, "status")),
         attempt=get_n(item, "attempt", 1),
         applied=bool(item.get("applied", {}).get("BOOL", False)),
-        action=get_j(item, "action") or {},
+        action=paid_action_from(get_j(item, "action")),
+        request_ref=get_s(item, "request_ref") or req_s(item, "ledger_key"),
+        customer_id=get_s(item, "customer_id"),
         created_at=req_t(item, "created_at"),
         updated_at=req_t(item, "updated_at"),
         stripe_payment_intent=get_s(item, "stripe_payment_intent"),
         failure_message=get_s(item, "failure_message"),
         lease_until=get_n(item, "lease_until"),
         disputed=bool(item.get("disputed", {}).get("BOOL", False)),
+        refund_reason=get_s(item, "refund_reason"),
+        refund_id=get_s(item, "refund_id"),
+        supersedes=get_s(item, "supersedes"),
         revision=get_n(item, "revision"),
     )

@@ -14,6 +14,7 @@ another tenant's is never addressable):
 | outbox event | ACCOUNT#{account}  | OUTBOX#{event id}                   |
 | charge       | ACCOUNT#{account}  | CHARGE#{charge id, time-ordered}    |
 | charge guard | ACCOUNT#{account}  | CHARGEKEY#{ledger key}              |
+| charge ref   | ACCOUNT#{account}  | CHARGEREF#{quote id}                |
 
 Integrations sort right after their account (`ACCOUNT` < `ACCOUNT#INTEGRATION#...`), so the
 first page of a list reads the account and the integrations in one query.
@@ -41,6 +42,7 @@ from typing import Any, NamedTuple
 from lifecycle import aws
 from lifecycle.rules.calendar import format_instant
 from lifecycle.rules.errors import BadRequest, Conflict
+from lifecycle.rules.ledger import ChargeRecord
 from lifecycle.rules.model import (
     Account,
     AccountDecision,
@@ -54,7 +56,6 @@ from lifecycle.rules.quotes import Quote
 from lifecycle.rules.renewal import DueKind, due_entry
 from lifecycle.store import items
 from lifecycle.store.items import Item
-from lifecycle.store.ledger import ChargeRecord
 
 DUE_INDEX = "DueIndex"
 DUE_SHARDS = 16
@@ -94,6 +95,10 @@ def charge_key_sk(ledger_key: str) -> str:
     return f"CHARGEKEY#{ledger_key}"
 
 
+def charge_ref_sk(request_ref: str) -> str:
+    return f"CHARGEREF#{request_ref}"
+
+
 def purge_sk(integration_id: str) -> str:
     return f"PURGE#{integration_id}"
 
@@ -113,6 +118,27 @@ def due_partition(kind: DueKind, shard: int) -> str:
 
 def _key(pk: str, sk: str) -> Item:
     return {"PK": items.s(pk), "SK": items.s(sk)}
+
+
+ACCOUNT_SUBJECT = "account"
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What a write requires of an account (`subject` "account") or one of its integrations
+    (`subject` its id): a version, a status, or both (a DynamoDB ConditionCheck)."""
+
+    subject: str
+    version: int | None = None
+    status: str | None = None
+
+
+class GuardTaken(Conflict):
+    """The thing bought already has a ledger line (another request, or an earlier attempt)."""
+
+
+class SubjectChanged(Conflict):
+    """The account or integration is no longer as expected (the quote is stale)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,23 +402,108 @@ class Store:
 
     # ---- charges ledger ----------------------------------------------------------------
 
-    def begin_charge(self, record: ChargeRecord) -> None:
+    def begin_charge(self, record: ChargeRecord, expect: Sequence[Expect] = ()) -> None:
         """Write a pending ledger line *before* the provider is called. Its guard, keyed by
-        what is paid for, exists once: a second attempt at the same thing is a Conflict and
-        the caller reconciles with the line that exists instead of charging again."""
+        the thing bought, exists once: a second attempt at the same change raises `GuardTaken`
+        and the caller reconciles with the line that exists instead of charging again. With
+        `expect`, the subject must still be as the quote saw it (else `SubjectChanged`)."""
         pk = account_pk(record.account_id)
         guard = {
             **_key(pk, charge_key_sk(record.ledger_key)),
             "type": items.s("charge_guard"),
             "charge_id": items.s(record.id),
         }
-        row = {**_key(pk, charge_sk(record.id)), **items.charge_attributes(record)}
-        self._transact(
-            [
-                self._put(guard, "attribute_not_exists(PK)"),
-                self._put(row, "attribute_not_exists(PK)"),
-            ]
+        self._begin(
+            [self._put(guard, "attribute_not_exists(PK)"), self._charge_put(record)], record, expect
         )
+
+    def retry_charge(self, before: ChargeRecord, after: ChargeRecord) -> None:
+        """A new attempt on a failed line (maybe for another quote), conditionally on the
+        revision read: one taker wins."""
+        self._transact([self.charge_write(before, after), *self._ref_puts(after)])
+
+    def charge_by_ref(self, account_id: str, request_ref: str) -> ChargeRecord | None:
+        """The ledger line a request (a quote) paid or is paying through, if any."""
+        ref = self._get(_key(account_pk(account_id), charge_ref_sk(request_ref)))
+        if ref is None:
+            return None
+        return self.get_charge(account_id, items.req_s(ref, "charge_id"))
+
+    def _ref_puts(self, record: ChargeRecord) -> list[dict[str, Any]]:
+        """A pointer from the request (a quote id) to its line, when the request is not the
+        ledger key itself: a retry of a paid quote finds what became of it."""
+        if not record.request_ref or record.request_ref == record.ledger_key:
+            return []
+        pointer = {
+            **_key(account_pk(record.account_id), charge_ref_sk(record.request_ref)),
+            "type": items.s("charge_ref"),
+            "charge_id": items.s(record.id),
+        }
+        return [self._put(pointer)]
+
+    def supersede_charge(
+        self, previous: ChargeRecord, record: ChargeRecord, expect: Sequence[Expect] = ()
+    ) -> None:
+        """A new line for a change whose last line was refunded: the guard moves to the new
+        line, conditionally on still naming the old one (one taker wins)."""
+        pk = account_pk(record.account_id)
+        guard = {
+            **_key(pk, charge_key_sk(record.ledger_key)),
+            "type": items.s("charge_guard"),
+            "charge_id": items.s(record.id),
+        }
+        moved = self._put(guard, "charge_id = :previous", {":previous": items.s(previous.id)})
+        self._begin([moved, self._charge_put(record)], record, expect)
+
+    def _charge_put(self, record: ChargeRecord) -> dict[str, Any]:
+        return self._put(self._charge_item(record), "attribute_not_exists(PK)")
+
+    def _begin(
+        self, actions: list[dict[str, Any]], record: ChargeRecord, expect: Sequence[Expect]
+    ) -> None:
+        actions = [*actions, *self._ref_puts(record)]
+        checks = [self._check(record.account_id, e) for e in expect]
+        try:
+            self._transact([*actions, *checks])
+        except Conflict as conflict:
+            failed = conflict.extra.get("failed", ())
+            if any(index >= len(actions) for index in failed):
+                raise SubjectChanged(_CHANGED) from conflict
+            raise GuardTaken(_CHANGED) from conflict
+
+    def _check(self, account_id: str, expect: Expect) -> dict[str, Any]:
+        """A ConditionCheck that an account or integration is still at a version or status."""
+        pk = account_pk(account_id)
+        sk = ACCOUNT_SK if expect.subject == ACCOUNT_SUBJECT else integration_sk(expect.subject)
+        conditions, values = [], {}
+        if expect.version is not None:
+            conditions.append("version = :version")
+            values[":version"] = items.n(expect.version)
+        if expect.status is not None:
+            conditions.append("#status = :status")
+            values[":status"] = items.s(expect.status)
+        check: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": _key(pk, sk),
+            "ConditionExpression": " AND ".join(conditions) or "attribute_exists(PK)",
+        }
+        if values:
+            check["ExpressionAttributeValues"] = values
+        if expect.status is not None:
+            check["ExpressionAttributeNames"] = {"#status": "status"}
+        return {"ConditionCheck": check}
+
+    def _charge_item(self, record: ChargeRecord) -> Item:
+        item = {
+            **_key(account_pk(record.account_id), charge_sk(record.id)),
+            **items.charge_attributes(record),
+        }
+        if record.unsettled:
+            # In the reconciler's part of the due index while money may be taken and not yet
+            # applied or refunded (gone from it once the line is settled: the index is sparse).
+            item["GSI1PK"] = items.s(due_partition(DueKind.SETTLEMENT, due_shard(record.id)))
+            item["GSI1SK"] = items.s(f"{format_instant(record.updated_at)}#{record.id}")
+        return item
 
     def charge_by_key(self, account_id: str, ledger_key: str) -> ChargeRecord | None:
         guard = self._get(_key(account_pk(account_id), charge_key_sk(ledger_key)))
@@ -408,14 +519,47 @@ class Store:
         """The conditional write of a ledger line's new state, for `commit(extra=...)`: it
         applies only if the line is still at the revision it was read at."""
         after = replace(after, revision=before.revision + 1)
-        row = {
-            **_key(account_pk(after.account_id), charge_sk(after.id)),
-            **items.charge_attributes(after),
-        }
-        return self._put(row, "revision = :revision", {":revision": items.n(before.revision)})
+        return self._put(
+            self._charge_item(after),
+            "revision = :revision",
+            {":revision": items.n(before.revision)},
+        )
 
     def save_charge(self, before: ChargeRecord, after: ChargeRecord) -> None:
         self._transact([self.charge_write(before, after)])
+
+    def ledger_effects(
+        self,
+        line: ChargeRecord,
+        name: str,
+        *,
+        history: Sequence[tuple[str, HistoryEntry]] = (),
+        activity: HistoryEntry | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> list[dict[str, Any]]:
+        """What a ledger fact writes besides the line (history lines of its integrations, one
+        account activity line, outbox events), each once per (line, `name`): deterministic keys
+        written only if absent, for `commit(extra=...)` beside the line's conditional write."""
+        pk = account_pk(line.account_id)
+        unique = f"{line.id}.{name}"
+        actions = []
+        for integration_id, entry in history:
+            sk = f"{history_prefix(integration_id)}{format_instant(entry.at)}#{unique}"
+            actions.append(
+                self._put(
+                    {**_key(pk, sk), **items.history_attributes(entry)}, "attribute_not_exists(PK)"
+                )
+            )
+        if activity is not None:
+            sk = f"ACTIVITY#{format_instant(activity.at)}#{unique}"
+            actions.append(
+                self._put(
+                    {**_key(pk, sk), **items.history_attributes(activity)},
+                    "attribute_not_exists(PK)",
+                )
+            )
+        actions.extend(self._event_actions(pk, f"{line.id}:{name}", events))
+        return actions
 
     def list_charges(
         self, account_id: str, *, limit: int = 50, cursor: str | None = None
@@ -446,9 +590,11 @@ class Store:
         account: AccountDecision | None = None,
         settings: Mapping[str, Any] | None = None,
         extra: Sequence[Mapping[str, Any]] = (),
+        expect: Sequence[tuple[str, Expect]] = (),
     ) -> None:
         """Apply decisions atomically: one TransactWriteItems, each state conditioned on the
-        version it was decided from. Raises `Conflict` when anything changed in between."""
+        version it was decided from, and each (account id, `Expect`) still holding. Raises
+        `Conflict` when anything changed in between."""
         actions: list[dict[str, Any]] = []
         if decision is not None and not decision.noop:
             actions.extend(self._decision_actions(decision, settings))
@@ -459,6 +605,7 @@ class Store:
             for integration_decision in account.integrations:
                 actions.extend(self._decision_actions(integration_decision, None))
         actions.extend(dict(action) for action in extra)
+        actions.extend(self._check(account_id, e) for account_id, e in expect)
         if not actions:
             return
         if len(actions) > TRANSACTION_LIMIT:
@@ -712,6 +859,18 @@ class Store:
 
         Reads only index entries that are due: work grows with what is due, not the table.
         """
+        for account_id, integration_id, due_at in self._due_entries(kind, now, page_size):
+            yield DueKey(account_id=account_id, integration_id=integration_id, due_at=due_at)
+
+    def unsettled(self, now: datetime, *, page_size: int = 500) -> Iterator[tuple[str, str]]:
+        """(account id, charge id) of every ledger line that may hold money not yet applied or
+        refunded, last written at or before `now` (the reconciler's share of the index)."""
+        for account_id, charge_id, _ in self._due_entries(DueKind.SETTLEMENT, now, page_size):
+            yield account_id, charge_id
+
+    def _due_entries(
+        self, kind: DueKind, now: datetime, page_size: int
+    ) -> Iterator[tuple[str, str, str]]:
         bound = f"{format_instant(now)}$"  # '$' sorts just after '#': every entry due at <= now
         for shard in range(DUE_SHARDS):
             query: dict[str, Any] = {
@@ -728,12 +887,8 @@ class Store:
                 response = self.client.query(**query)
                 self.counter.record("Query", response.get("ScannedCount", 0))
                 for item in response["Items"]:
-                    due_at, _, integration_id = item["GSI1SK"]["S"].partition("#")
-                    yield DueKey(
-                        account_id=item["PK"]["S"].removeprefix("ACCOUNT#"),
-                        integration_id=integration_id,
-                        due_at=due_at,
-                    )
+                    due_at, _, subject = item["GSI1SK"]["S"].partition("#")
+                    yield item["PK"]["S"].removeprefix("ACCOUNT#"), subject, due_at
                 last = response.get("LastEvaluatedKey")
                 if not last:
                     break
@@ -800,10 +955,13 @@ class Store:
                 reasons = [
                     r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
                 ]
-                if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
-                    raise Conflict(
-                        _CHANGED,
-                    ) from error
+                failed = tuple(
+                    index
+                    for index, reason in enumerate(reasons)
+                    if reason in ("ConditionalCheckFailed", "TransactionConflict")
+                )
+                if failed:
+                    raise Conflict(_CHANGED, failed=failed) from error
             raise
         finally:
             self.counter.record("TransactWriteItems")
@@ -818,9 +976,7 @@ class Store:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code in ("ConditionalCheckFailedException", "TransactionConflictException"):
-                raise Conflict(
-                    _CHANGED,
-                ) from error
+                raise Conflict(_CHANGED, failed=(0,)) from error
             raise
         finally:
             self.counter.record(operation)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from lifecycle.http.caller import Caller
@@ -31,15 +32,15 @@ from lifecycle.rules.model import (
     Status,
     renewal_fee,
 )
+from lifecycle.rules.paid import AccountReactivationPaid, ledger_key
 from lifecycle.rules.quotes import (
     ACCOUNT_VERSION_KEY,
     account_reactivation_lines,
     build_quote,
     check_quote,
 )
-from lifecycle.store.ledger import ChargeStatus
-from lifecycle.store.repository import TRANSACTION_LIMIT
-from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.store.repository import ACCOUNT_SUBJECT, TRANSACTION_LIMIT, Expect
+from lifecycle.usecases.charging import Purchase, collect, paid_through, settle
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.views import free_quote, history_items, quote_view
 
@@ -176,52 +177,88 @@ def account_reactivation_quote(services: Services, caller: Caller) -> QuoteView:
 
 
 def reactivate_account(services: Services, caller: Caller, quote_id: str | None) -> AccountView:
+    """Take the subscription back: free from cancel_pending; from disabled, every integration
+    the account cancellation suspended comes back against one quote, charged first. A request
+    with a `quote_id` pays that quote or is refused, never does something else."""
     caller.require_billing()
     now = services.clock.now()
     account = _account(services, caller)
-    if quote_id:
-        paid = services.store.charge_by_key(account.id, f"quote:{quote_id}")
-        if paid is not None and paid.status is ChargeStatus.SUCCEEDED and paid.applied:
-            return _view(services, caller)
+    if quote_id is not None and paid_through(services, account.id, quote_id):
+        return _view(services, caller)  # a retry of a paid quote
     integrations, versions = _reactivation(services, account, now)
-    quote_ref = None
-    if account.status is AccountStatus.DISABLED and account_reactivation_lines(
-        integrations, now, services.catalog
-    ):
-        if quote_id is None:
-            quote_view_ = account_reactivation_quote(services, caller)
-            raise QuoteRequired(
-                "Reactivating this account charges the coming month up front: review the quote"
-                " and present its id to pay.",
-                quote=quote_view_.model_dump(),
+    lines = account_reactivation_lines(integrations, now, services.catalog)
+    if account.status is not AccountStatus.DISABLED or not lines:
+        if quote_id is not None:
+            quote = services.store.get_quote(account.id, quote_id)
+            if quote is None:
+                raise QuoteExpired("This quote is unknown or has expired. Nothing was charged.")
+            raise QuoteStale(
+                f"This quote no longer applies: the account is {account.status.value} and"
+                " reactivating it costs nothing now, or is not possible. Nothing was charged;"
+                " reload to see what you can do.",
+                account_status=account.status.value,
             )
-        quote = services.store.get_quote(account.id, quote_id)
-        if quote is None:
-            raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
-        if quote.scope != "account":
-            raise QuoteStale("This quote is not an account reactivation quote. Ask for a new one.")
-        check_quote(quote, now, versions)
-        quote_ref = QuoteRef(quote.id, quote.amount)
+        decision = decide_account(
+            account,
+            AccountCommand(AccountAction.REACTIVATE, caller.actor),
+            now,
+            integrations=integrations,
+            catalog=services.catalog,
+        )
+        services.store.commit(account=decision)
+        record_events((*decision.events, *(e for d in decision.integrations for e in d.events)))
+        return _view(services, caller)
+    if quote_id is None:
+        quote_view_ = account_reactivation_quote(services, caller)
+        raise QuoteRequired(
+            "Reactivating this account charges the coming month up front: review the quote"
+            " and present its id to pay.",
+            quote=quote_view_.model_dump(),
+        )
+    quote = services.store.get_quote(account.id, quote_id)
+    if quote is None:
+        raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
+    if quote.scope != "account":
+        raise QuoteStale("This quote is not an account reactivation quote. Ask for a new one.")
+    check_quote(quote, now, versions)
     decision = decide_account(
         account,
-        AccountCommand(AccountAction.REACTIVATE, caller.actor, quote=quote_ref),
+        AccountCommand(
+            AccountAction.REACTIVATE, caller.actor, quote=QuoteRef(quote.id, quote.amount)
+        ),
         now,
         integrations=integrations,
         catalog=services.catalog,
     )
-    if decision.charge is None:
-        services.store.commit(account=decision)
-    else:
-        collected = collect(
+    assert decision.charge is not None
+    action = AccountReactivationPaid(
+        disabled_at=account.status_changed_at,
+        integration_ids=tuple(sorted(line.integration_id for line in lines)),
+        quote_id=quote.id,
+    )
+    purchase = Purchase(
+        replace(decision.charge, ledger_key=ledger_key(account.id, action)),
+        action,
+        request_ref=quote.id,
+        expect=(
+            Expect(ACCOUNT_SUBJECT, version=account.version),
+            *(
+                Expect(subject, version=version)
+                for subject, version in versions.items()
+                if subject != ACCOUNT_VERSION_KEY
+            ),
+        ),
+    )
+    collected = collect(services, account, purchase, now)
+    if not collected.already_applied:
+        settlement = settle(
             services,
-            account,
-            decision.charge,
-            {"type": "reactivate_account", "quote_id": quote_ref.id if quote_ref else None},
-            now,
+            collected.line,
+            collected.payment_intent,
+            caller.actor,
+            state=(account, {i.id: i for i in integrations}),
         )
-        if collected.already_applied or not apply_paid(services, collected, None, account=decision):
-            return _view(services, caller)  # applied once already (a retry, or the webhook)
-    record_events((*decision.events, *(e for d in decision.integrations for e in d.events)))
+        settlement.raise_if_refunded()
     return _view(services, caller)
 
 

@@ -25,6 +25,7 @@ from lifecycle.ids import new_id
 from lifecycle.observability import record_events
 from lifecycle.rules.account import reopen_for_create
 from lifecycle.rules.errors import (
+    Conflict,
     DomainError,
     NotFound,
     QuoteExpired,
@@ -46,13 +47,16 @@ from lifecycle.rules.model import (
     Account,
     AccountStatus,
     CancelReason,
+    ChargeKind,
+    ChargeRequest,
     Decision,
     Integration,
     Status,
 )
+from lifecycle.rules.paid import CreatePaid, PaidAction, ReinstatePaid, UnfreezePaid, ledger_key
 from lifecycle.rules.quotes import Quote, QuoteLine, build_quote, check_quote, reactivation_line
-from lifecycle.store.ledger import ChargeStatus
-from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.store.repository import ACCOUNT_SUBJECT, Expect
+from lifecycle.usecases.charging import Purchase, collect, paid_through, settle
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.settlement import account_settlement
 from lifecycle.usecases.views import free_quote, history_items, integration_view, quote_view
@@ -195,15 +199,23 @@ def reactivate(
 ) -> IntegrationView:
     """The refresh icon: free reactivations at once; paid ones against a quote, charged first.
 
-    One read (account, integration, settings and quote together), the ledger line, the change.
-    """
+    A request with a `quote_id` pays that quote or is refused: it never silently does something
+    else (a free un-cancel instead of the paid unfreeze it was for)."""
     now = services.clock.now()
     account, integration, settings, quote = _load(services, caller, integration_id, quote_id)
     outcome = outcome_of(integration, Action.REACTIVATE)
     line = reactivation_line(integration, now, services.catalog)
-    if outcome not in PAID_OUTCOMES or line is None:
+    paid = outcome in PAID_OUTCOMES and line is not None
+    if quote_id is not None:
+        caller.require_billing()
+        if paid_through(services, account.id, quote_id):
+            return _view(services, account, integration, settings)  # a retry of a paid quote
+    if not paid:
+        if quote_id is not None:
+            raise _stale_quote(quote, integration.status.value)
         command = Command(Action.REACTIVATE, caller.actor)
         return _apply_free(services, caller, account, integration, settings, command)
+    assert line is not None
     caller.require_billing()
     # The rules refuse a paid reactivation on a cancelling or disabled account before any quote.
     probe = Command(Action.REACTIVATE, caller.actor, quote=QuoteRef("probe", 0))
@@ -213,38 +225,62 @@ def reactivate(
             "This reactivation costs money: review the quote and present its id to pay.",
             quote=quote_view(_new_quote(services, account, integration, line)).model_dump(),
         )
-    try:
-        if quote is None:
-            raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
-        if quote.scope != "integration" or set(quote.versions) != {integration.id}:
-            raise QuoteStale("This quote is for something else. Ask for a new quote for it.")
-        check_quote(quote, now, {integration.id: integration.version})
-    except (QuoteExpired, QuoteStale):
-        # A retry of a payment that went through: the reactivation is done, say so again.
-        paid = services.store.charge_by_key(account.id, f"quote:{quote_id}")
-        if paid is not None and paid.status is ChargeStatus.SUCCEEDED and paid.applied:
-            return _view(services, account, integration, settings)
-        raise
-    decision = decide(
-        integration,
-        Command(Action.REACTIVATE, caller.actor, quote=QuoteRef(quote.id, quote.amount)),
-        now,
-        account_status=account.status,
-        catalog=services.catalog,
+    if quote is None:
+        raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
+    if quote.scope != "integration" or set(quote.versions) != {integration.id}:
+        raise QuoteStale("This quote is for something else. Ask for a new quote for it.")
+    check_quote(quote, now, {integration.id: integration.version})
+    action: PaidAction
+    if integration.status is Status.FROZEN:
+        action = UnfreezePaid(integration.id, integration.current_period_start, quote.id)
+    else:
+        assert integration.suspended_at is not None
+        action = ReinstatePaid(integration.id, integration.suspended_at, quote.id)
+    charge = ChargeRequest(
+        kind=ChargeKind.QUOTE,
+        amount=quote.amount,
+        currency=quote.currency,
+        description=line.description,
+        integration_ids=(integration.id,),
+        idempotency_key=f"quote:{quote.id}",
+        period_start=line.period_start,
+        period_end=line.period_end,
+        ledger_key=ledger_key(account.id, action),
     )
-    assert decision.charge is not None
-    collected = collect(
-        services,
-        account,
-        decision.charge,
-        {"type": "reactivate_integration", "integration_id": integration.id, "quote_id": quote.id},
-        now,
+    purchase = Purchase(
+        charge,
+        action,
+        request_ref=quote.id,
+        expect=(
+            Expect(integration.id, version=integration.version),
+            Expect(ACCOUNT_SUBJECT, status=AccountStatus.ACTIVE.value),
+        ),
     )
-    if collected.already_applied or not apply_paid(services, collected, decision):
-        current = services.store.get_integration(account.id, integration.id) or integration
-        return _view(services, account, current, settings)
-    record_events(decision.events)
-    return _result_view(services, account, decision, settings)
+    collected = collect(services, account, purchase, now)
+    if not collected.already_applied:
+        settlement = settle(
+            services,
+            collected.line,
+            collected.payment_intent,
+            caller.actor,
+            state=(account, {integration.id: integration}),
+        )
+        settlement.raise_if_refunded()
+        applied = settlement.applied.integration if settlement.applied else None
+        if applied is not None and applied.after is not None:
+            return _view(services, account, applied.after, settings)
+    current = services.store.get_integration(account.id, integration.id) or integration
+    return _view(services, account, current, settings)
+
+
+def _stale_quote(quote: Quote | None, status: str) -> DomainError:
+    if quote is None:
+        return QuoteExpired("This quote is unknown or has expired. Nothing was charged.")
+    return QuoteStale(
+        f"This quote no longer applies: the integration is {status} now and reactivating it"
+        " costs nothing, or is not possible. Nothing was charged; reload to see what you can do.",
+        current_status=status,
+    )
 
 
 def create_integration(
@@ -259,39 +295,38 @@ def create_integration(
     decision = create(new_id("int"), account, request, now, caller.actor, services.catalog)
     assert decision.after is not None
     charge = decision.charge
-    reopened = reopen_for_create(account, now, caller.actor)
     if charge is None:
+        reopened = reopen_for_create(account, now, caller.actor)
         services.store.commit(decision, account=reopened, settings={})
-    else:
-        # With an Idempotency-Key a retry lands on the same ledger line, whatever happened.
-        ledger_key = (
-            f"create:{account.id}:{idempotency_key}" if idempotency_key else charge.idempotency_key
+        record_events((*reopened.events, *decision.events))
+        return _view(services, reopened.after, decision.after, {})
+    action = CreatePaid(decision.after.id, body.name, body.supplier, body.channel, body.plan)
+    # With an Idempotency-Key a retry lands on the same ledger line, whatever happened (keys
+    # belong to a user: two users' equal keys are two purchases).
+    ledger = (
+        f"create:{account.id}:{caller.user_id}:{idempotency_key}"
+        if idempotency_key
+        else ledger_key(account.id, action)
+    )
+    purchase = Purchase(replace(charge, ledger_key=ledger), action, request_ref=ledger)
+    collected = collect(services, account, purchase, now)
+    first = collected.line.action
+    integration_id = (
+        first.integration_id if isinstance(first, CreatePaid) else action.integration_id
+    )
+    if not collected.already_applied:
+        settlement = settle(
+            services, collected.line, collected.payment_intent, caller.actor, state=(account, {})
         )
-        collected = collect(
-            services,
-            account,
-            replace(charge, ledger_key=ledger_key),
-            {
-                "type": "create_integration",
-                "integration_id": decision.after.id,
-                "request": body.model_dump(),
-            },
-            now,
-        )
-        integration_id = str(collected.before.action.get("integration_id", decision.after.id))
-        if collected.already_applied:
-            found = services.store.load(account.id, integration_id)
-            if found.integration is not None:
-                return _view(services, found.account or account, found.integration, found.settings)
-        if integration_id != decision.after.id:
-            decision = create(integration_id, account, request, now, caller.actor, services.catalog)
-        if not apply_paid(services, collected, decision, account=reopened, settings={}):
-            found = services.store.load(account.id, integration_id)
-            if found.integration is not None:  # applied by the webhook, which came first
-                return _view(services, found.account or account, found.integration, found.settings)
-    record_events((*reopened.events, *decision.events))
-    assert decision.after is not None
-    return _view(services, reopened.after, decision.after, {})
+        settlement.raise_if_refunded()
+        applied = settlement.applied
+        if applied is not None and applied.integration and applied.integration.after:
+            after = applied.account.after if applied.account else account
+            return _view(services, after, applied.integration.after, {})
+    found = services.store.load(account.id, integration_id)
+    if found.integration is None:
+        raise Conflict("The integration is being created. Reload in a moment.")
+    return _view(services, found.account or account, found.integration, found.settings)
 
 
 def get_integration(services: Services, caller: Caller, integration_id: str) -> IntegrationView:

@@ -14,6 +14,7 @@ from typing import Any
 
 from lifecycle.observability import logger, record_events
 from lifecycle.rules.errors import Conflict, PaymentFailed
+from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import (
     SYSTEM,
     Account,
@@ -22,10 +23,12 @@ from lifecycle.rules.model import (
     Integration,
     Status,
 )
+from lifecycle.rules.paid import RenewalPaid
 from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal
-from lifecycle.store.ledger import ChargeStatus
 from lifecycle.store.repository import DueKey
-from lifecycle.usecases.charging import apply_paid, collect
+from lifecycle.usecases import charging
+from lifecycle.usecases.charging import Outcome as SettleOutcome
+from lifecycle.usecases.charging import Purchase, collect, settle
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.settlement import account_settlement
 
@@ -53,10 +56,29 @@ def due(services: Services, kind: DueKind) -> Iterator[DueKey]:
     return services.store.due(kind, services.clock.now())
 
 
+def sweep(services: Services) -> Iterator[dict[str, str]]:
+    """The renewal sweep's messages for the worker: every ledger line that may hold money not
+    yet applied or refunded (reconciled first: it is older), then every integration due."""
+    now = services.clock.now()
+    for account_id, charge_id in services.store.unsettled(now):
+        yield {"account_id": account_id, "charge_id": charge_id}
+    for key in services.store.due(DueKind.RENEWAL, now):
+        yield {
+            "account_id": key.account_id,
+            "integration_id": key.integration_id,
+            "due_at": key.due_at,
+        }
+
+
+def reconcile(services: Services, account_id: str, charge_id: str) -> str:
+    """Apply or refund one unsettled ledger line (a message of the sweep)."""
+    return charging.reconcile(services, account_id, charge_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     integration_id: str
-    result: str  # renewed | past_due | suspended | not_due | gone | pending
+    result: str  # renewed | past_due | suspended | not_due | gone | pending | refunded
 
 
 def _account(services: Services, account_id: str, now: datetime) -> Account:
@@ -86,24 +108,28 @@ def renew(
         return Outcome(integration_id, _result(renewal.paid.after))
     if limiter is not None:
         limiter.acquire()
-    action = {
-        "type": "renewal",
-        "integration_id": integration.id,
-        "period_start": renewal.charge.period_start.isoformat()
-        if renewal.charge.period_start
-        else None,
-    }
+    action = RenewalPaid(integration.id, integration.current_period_end)
+    purchase = Purchase(renewal.charge, action, request_ref=renewal.charge.ledger)
     try:
-        collected = collect(services, account, renewal.charge, action, now)
+        collected = collect(services, account, purchase, now)
     except PaymentFailed:
         assert renewal.declined is not None
         _declined(services, account, integration, renewal.declined, renewal.charge.ledger, now)
         return Outcome(integration_id, _result(renewal.declined.after))
     if collected.already_applied:
         return Outcome(integration_id, "not_due")
-    if apply_paid(services, collected, renewal.paid):
-        record_events(renewal.paid.events)
-    return Outcome(integration_id, "renewed")
+    settlement = settle(
+        services,
+        collected.line,
+        collected.payment_intent,
+        SYSTEM,
+        state=(account, {integration.id: integration}),
+    )
+    if settlement.outcome is SettleOutcome.APPLIED:
+        return Outcome(integration_id, "renewed")
+    if settlement.outcome is SettleOutcome.ALREADY_APPLIED:
+        return Outcome(integration_id, "not_due")
+    return Outcome(integration_id, "refunded")
 
 
 def _result(after: Integration | None) -> str:

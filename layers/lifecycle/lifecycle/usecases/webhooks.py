@@ -1,13 +1,15 @@
-"""Stripe's webhook events, applied to the ledger (and to the action a payment was waiting on).
+"""Stripe's webhook events, checked against the ledger line they name, then settled.
 
-Events arrive late, twice, concurrently and in any order. Each handler moves a ledger line
-only forward along one order of precedence, with a conditional write re-read on a lost race,
-so the final state depends on the set of events received, not on their order:
+Webhooks confirm, they never decide: an event moves a ledger line only when it matches it (the
+same PaymentIntent once the line has one, the same amount, currency and Stripe customer, and
+metadata naming a charge of that account). Anything else is acknowledged, changes nothing, and
+is logged as an error and counted (`WebhookMismatch`).
 
-    pending -> failed -> succeeded -> refunded        (disputed is a flag beside the status)
-
-A refund seen before the success it refunds implies that success: the paid action is applied
-either way, so both orders end the same.
+Events arrive late, twice, concurrently and in any order. A line moves only forward along
+`rules.ledger.RANK`, with conditional writes re-read on a lost race. A success is settled like
+the request's own (`charging.settle`: applied to the state as it is now, or refunded). A refund
+is recorded and never applies anything: a refunded line pays for nothing again (a period
+already served stays served).
 """
 
 from __future__ import annotations
@@ -16,21 +18,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from lifecycle.observability import logger, record_events
-from lifecycle.rules.account import AccountAction, AccountCommand, decide_account, reopen_for_create
-from lifecycle.rules.calendar import parse_instant
+from lifecycle.observability import logger, metrics
 from lifecycle.rules.errors import Conflict
-from lifecycle.rules.integration import NewIntegration, QuoteRef, create, reactivated
-from lifecycle.rules.model import (
-    STRIPE,
-    AccountDecision,
-    AccountStatus,
-    Decision,
-    HistoryEntry,
-    Status,
-)
-from lifecycle.rules.renewal import renewed
-from lifecycle.store.ledger import ChargeRecord, ChargeStatus
+from lifecycle.rules.ledger import RANK, ChargeRecord, ChargeStatus
+from lifecycle.rules.model import STRIPE, HistoryEntry
+from lifecycle.usecases.charging import record_refund, settle
 from lifecycle.usecases.services import Services
 
 HANDLED = (
@@ -39,14 +31,8 @@ HANDLED = (
     "charge.refunded",
     "charge.dispute.created",
 )
-_RANK = {
-    ChargeStatus.PENDING: 0,
-    ChargeStatus.FAILED: 1,
-    ChargeStatus.WRITTEN_OFF: 1,
-    ChargeStatus.SUCCEEDED: 2,
-    ChargeStatus.REFUNDED: 3,
-}
 _ATTEMPTS = 5
+_ID_MAX = 64
 
 
 def handle(services: Services, event: dict[str, Any]) -> str:
@@ -62,42 +48,30 @@ def handle(services: Services, event: dict[str, Any]) -> str:
     if not isinstance(obj, dict):
         store.record_webhook_event(event_id, event_type, services.clock.now())
         return "malformed"
-    line = _line_of(services, obj, event_type)
-    result = "unknown_charge" if line is None else _apply(services, line, event_type, obj)
+    result = _handle(services, event_type, obj)
+    if result.startswith("mismatch"):
+        # A signed event that does not match the ledger: a bug, a replay from another account
+        # or an attack. Nothing changed; Stripe is answered 200 so it stops retrying.
+        logger.error(
+            "webhook event does not match the ledger",
+            extra={"event_id": event_id, "type": event_type, "why": result},
+        )
+        metrics.add_metric(name="WebhookMismatch", unit="Count", value=1)
     store.record_webhook_event(event_id, event_type, services.clock.now())
     return result
 
 
-def _line_of(services: Services, obj: dict[str, Any], event_type: str) -> ChargeRecord | None:
-    """The ledger line an event is about, from the metadata we set on the PaymentIntent."""
-    metadata: Any = obj.get("metadata")
-    if not isinstance(metadata, dict) or not metadata.get("charge_id"):
-        intent = (
-            obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent")
-        )
-        if not isinstance(intent, str) or not intent.startswith("pi_"):
-            return None
-        if event_type.startswith("payment_intent."):
-            return None  # our PaymentIntents always carry their metadata
-        metadata = services.payments.payment_metadata(intent) or {}
-    account_id, charge_id = metadata.get("account_id"), metadata.get("charge_id")
-    if (
-        not isinstance(account_id, str)
-        or not isinstance(charge_id, str)
-        or not account_id
-        or not charge_id
-    ):
-        return None
-    if len(account_id) > 64 or len(charge_id) > 64:
-        return None
-    return services.store.get_charge(account_id, charge_id)
-
-
-def _apply(services: Services, line: ChargeRecord, event_type: str, obj: dict[str, Any]) -> str:
-    now = services.clock.now()
+def _handle(services: Services, event_type: str, obj: dict[str, Any]) -> str:
+    intent = _intent_of(obj, event_type)
+    line = _line_of(services, obj, intent)
+    if line is None:
+        return "unknown_charge"
+    mismatch = _mismatch(services, line, obj, event_type, intent)
+    if mismatch:
+        return f"mismatch:{mismatch}"
     for _ in range(_ATTEMPTS):
         try:
-            return _step(services, line, event_type, obj, now)
+            return _step(services, line, event_type, obj, intent)
         except Conflict:
             # Another delivery moved the line first: decide again from what is stored now.
             fresh = services.store.get_charge(line.account_id, line.id)
@@ -107,18 +81,77 @@ def _apply(services: Services, line: ChargeRecord, event_type: str, obj: dict[st
     raise Conflict("The ledger line kept changing; Stripe will deliver this event again.")
 
 
+def _intent_of(obj: dict[str, Any], event_type: str) -> str | None:
+    value = obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent")
+    return value if isinstance(value, str) and value.startswith("pi_") else None
+
+
+def _line_of(services: Services, obj: dict[str, Any], intent: str | None) -> ChargeRecord | None:
+    """The ledger line an event names: the metadata we set on the PaymentIntent (charges and
+    disputes may not carry it: then the PaymentIntent's own, asked of Stripe)."""
+    metadata: Any = obj.get("metadata")
+    if not isinstance(metadata, dict) or not metadata.get("charge_id"):
+        if intent is None:
+            return None
+        metadata = services.payments.payment_metadata(intent) or {}
+    account_id, charge_id = metadata.get("account_id"), metadata.get("charge_id")
+    if not _is_id(account_id, "acc_") or not _is_id(charge_id, "ch_"):
+        return None
+    assert isinstance(account_id, str) and isinstance(charge_id, str)
+    return services.store.get_charge(account_id, charge_id)
+
+
+def _is_id(value: Any, prefix: str) -> bool:
+    return isinstance(value, str) and value.startswith(prefix) and len(value) <= _ID_MAX
+
+
+def _mismatch(
+    services: Services, line: ChargeRecord, obj: dict[str, Any], event_type: str, intent: str | None
+) -> str | None:
+    """Why the event does not match the line it names (None when it does)."""
+    if intent is None:
+        return "no_payment_intent"
+    if line.stripe_payment_intent and intent != line.stripe_payment_intent:
+        return "payment_intent"
+    currency = obj.get("currency")
+    if not isinstance(currency, str) or currency.lower() != line.currency.lower():
+        return "currency"
+    amount = obj.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return "amount"
+    if event_type == "charge.dispute.created":
+        # A dispute may be for part of the payment; it carries no customer, and it was traced
+        # to the line through its PaymentIntent.
+        return "amount" if not 0 < amount <= line.amount else None
+    if amount != line.amount:
+        return "amount"
+    customer = line.customer_id
+    if customer is None:
+        account = services.store.get_account(line.account_id)
+        customer = account.stripe_customer_id if account else None
+    if not customer or obj.get("customer") != customer:
+        return "customer"
+    return None
+
+
 def _step(
-    services: Services, line: ChargeRecord, event_type: str, obj: dict[str, Any], now: datetime
+    services: Services,
+    line: ChargeRecord,
+    event_type: str,
+    obj: dict[str, Any],
+    intent: str | None,
 ) -> str:
     store = services.store
-    intent = (
-        obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent")
-    )
-    intent = str(intent) if intent else line.stripe_payment_intent
-    if event_type == "payment_intent.payment_failed":
-        if _RANK[line.status] >= _RANK[ChargeStatus.FAILED] or intent != (
-            line.stripe_payment_intent or intent
+    now = services.clock.now()
+    if event_type == "payment_intent.succeeded":
+        if RANK[line.status] > RANK[ChargeStatus.SUCCEEDED] or (
+            line.status is ChargeStatus.SUCCEEDED and line.applied
         ):
+            return "already"
+        settlement = settle(services, line, intent, STRIPE)
+        return f"succeeded:{settlement.outcome.value}"
+    if event_type == "payment_intent.payment_failed":
+        if RANK[line.status] >= RANK[ChargeStatus.FAILED]:
             return "stale"
         error = obj.get("last_payment_error")
         message = str(
@@ -131,6 +164,7 @@ def _step(
                 status=ChargeStatus.FAILED,
                 stripe_payment_intent=intent,
                 failure_message=message,
+                lease_until=0,
                 updated_at=now,
             ),
         )
@@ -147,31 +181,43 @@ def _step(
             line,
             "charge_disputed",
             now,
-            {
-                "amount": _cents(obj.get("amount"), line.amount),
-                "reason": str(obj.get("reason") or "")[:100],
-            },
+            {"amount": obj.get("amount"), "reason": str(obj.get("reason") or "")[:100]},
         )
         return "disputed"
-    target = ChargeStatus.REFUNDED if event_type == "charge.refunded" else ChargeStatus.SUCCEEDED
-    if _RANK[line.status] >= _RANK[target] and line.applied:
+    # charge.refunded
+    if line.status is ChargeStatus.REFUNDED:
         return "already"
-    status = target if _RANK[target] > _RANK[line.status] else line.status
-    after = replace(line, status=status, stripe_payment_intent=intent, applied=True, updated_at=now)
-    if line.applied:
-        store.save_charge(line, after)
-        applied = "already"
-    else:
-        applied = _apply_action(services, line, after, now)
-    if target is ChargeStatus.REFUNDED:
+    refunded = obj.get("amount_refunded")
+    if obj.get("refunded") is not True and not (
+        isinstance(refunded, int) and refunded >= line.amount
+    ):
         _history(
             services,
             line,
-            "charge_refunded",
+            "charge_partially_refunded",
             now,
-            {"amount": _cents(obj.get("amount_refunded"), line.amount), "charge_id": line.id},
+            {"amount": refunded if isinstance(refunded, int) else None, "charge_id": line.id},
         )
-    return f"{status.value}:{applied}"
+        return "partially_refunded"
+    if line.stripe_payment_intent is None:
+        line = _with_intent(services, line, intent)
+    record_refund(services, line, _refund_id(obj), STRIPE)
+    return f"refunded:{'applied' if line.applied else 'not_applied'}"
+
+
+def _with_intent(services: Services, line: ChargeRecord, intent: str | None) -> ChargeRecord:
+    after = replace(line, stripe_payment_intent=intent)
+    services.store.save_charge(line, after)
+    return replace(after, revision=line.revision + 1)
+
+
+def _refund_id(obj: dict[str, Any]) -> str | None:
+    refunds = obj.get("refunds")
+    data = refunds.get("data") if isinstance(refunds, dict) else None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        found = data[0].get("id")
+        return found if isinstance(found, str) else None
+    return None
 
 
 def _history(
@@ -181,81 +227,3 @@ def _history(
         if services.store.get_integration(line.account_id, integration_id) is not None:
             entry = HistoryEntry(at=now, type=kind, actor=str(STRIPE), details=details)
             services.store.add_history(line.account_id, integration_id, entry, f"{line.id}.{kind}")
-
-
-def _apply_action(
-    services: Services, line: ChargeRecord, after: ChargeRecord, now: datetime
-) -> str:
-    """Apply what `line` paid for (it was waiting: the payment was confirmed late), together
-    with the line's new state. When the state moved on and the action no longer applies, the
-    line is kept paid but not applied, and logged for a refund."""
-    store = services.store
-    action = dict(line.action)
-    kind = action.get("type")
-    account = store.get_account(line.account_id)
-    decision: Decision | None = None
-    account_decision: AccountDecision | None = None
-    if kind == "create_integration":
-        integration_id = str(action["integration_id"])
-        if store.get_integration(line.account_id, integration_id) is None and account is not None:
-            request = NewIntegration(
-                **{k: action["request"][k] for k in ("name", "supplier", "channel", "plan")}
-            )
-            decision = create(integration_id, account, request, now, STRIPE, services.catalog)
-            decision = replace(decision, charge=None)
-            account_decision = reopen_for_create(account, now, STRIPE)
-    elif kind == "reactivate_integration":
-        integration = store.get_integration(line.account_id, str(action["integration_id"]))
-        if integration is not None and integration.status in (Status.FROZEN, Status.SUSPENDED):
-            decision = reactivated(integration, now, STRIPE, line.amount)
-    elif kind == "renewal":
-        integration = store.get_integration(line.account_id, str(action["integration_id"]))
-        period_start = action.get("period_start")
-        if (
-            integration is not None
-            and period_start
-            and integration.current_period_end == parse_instant(str(period_start))
-            and integration.billable
-        ):
-            decision = renewed(integration, now, services.catalog)[0]
-    elif (
-        kind == "reactivate_account"
-        and account is not None
-        and account.status is AccountStatus.DISABLED
-    ):
-        command = AccountCommand(
-            AccountAction.REACTIVATE,
-            STRIPE,
-            quote=QuoteRef(str(action.get("quote_id")), line.amount),
-        )
-        account_decision = replace(
-            decide_account(
-                account,
-                command,
-                now,
-                integrations=store.all_integrations(account.id),
-                catalog=services.catalog,
-            ),
-            charge=None,
-        )
-    if decision is None and (account_decision is None or kind != "reactivate_account"):
-        logger.warning(
-            "paid action no longer applies: refund it",
-            extra={"charge_id": line.id, "account_id": line.account_id, "action": kind},
-        )
-        store.save_charge(line, replace(after, applied=False))
-        return "not_applicable"
-    store.commit(decision, account=account_decision, extra=[store.charge_write(line, after)])
-    record_events(
-        (
-            *(decision.events if decision else ()),
-            *(account_decision.events if account_decision else ()),
-        )
-    )
-    return "applied"
-
-
-def _cents(value: Any, default: int) -> int:
-    return (
-        value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
-    )

@@ -294,7 +294,7 @@ class Scheduler:
             runs: list[Run] = []
             stalled: dict[str, str] = {}
             without_progress: dict[str, int] = {}
-            self._left: set[DueKind] = set()
+            self._left.clear()
             while True:
                 slots = self._next_slots(self.clock.now(), target, stalled)
                 if not slots:

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
-from lifecycle.rules.model import Status
 from lifecycle.rules.ledger import ChargeStatus
+from lifecycle.rules.model import Status
 from lifecycle.usecases import charging
 from tests.api_events import invoke
 from tests.integration.api.conftest import add_account

@@ -18,8 +18,8 @@ from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.rules.ledger import ChargeStatus
+from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services, use_services
 from tests.api_events import claims, invoke

@@ -13,9 +13,9 @@ import pytest
 import stripe
 
 from functions.stripe_webhook.app import lambda_handler
+from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
-from lifecycle.rules.ledger import ChargeStatus
 from local.events import LambdaContext
 from tests.api_events import invoke
 from tests.integration.api.conftest import add_account
@@ -227,7 +227,7 @@ def test_every_order_of_an_applied_charges_events_converges_to_the_same_state(
 ):
     """The usual case: the request applied its charge; Stripe's events come in any order."""
     add_account(services.store)
-    status, created = invoke(
+    status, _ = invoke(
         "POST",
         "/v1/integrations",
         body={"name": "Feed", "supplier": "s", "channel": "c", "plan": "starter"},

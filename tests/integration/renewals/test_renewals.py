@@ -11,6 +11,7 @@ import pytest
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.integration import Action, Command, decide
+from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import (
     AccountStatus,
     BillingState,
@@ -20,7 +21,6 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.renewal import DueKind
-from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.usecases import renewals
 from local.localstripe import swap_card
 from tests.integration.renewals.conftest import T0

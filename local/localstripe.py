@@ -231,6 +231,26 @@ def payment_intents(api_base: str, customer_id: str) -> list[dict[str, Any]]:
         params["starting_after"] = page["data"][-1]["id"]
 
 
+def refunds(api_base: str, payment_intent_id: str) -> list[dict[str, Any]]:
+    """Every refund of a PaymentIntent, newest first."""
+    page = _request(
+        api_base, "GET", "/v1/refunds", {"payment_intent": payment_intent_id, "limit": 100}
+    )
+    return list(page["data"])
+
+
+def money_kept(api_base: str, customer_id: str) -> tuple[int, int]:
+    """What localstripe says the customer paid in the end: (succeeded PaymentIntents' total,
+    refunds' total), in cents."""
+    paid = refunded = 0
+    for intent in payment_intents(api_base, customer_id):
+        if intent["status"] != "succeeded":
+            continue
+        paid += int(intent["amount"])
+        refunded += sum(int(r["amount"]) for r in refunds(api_base, intent["id"]))
+    return paid, refunded
+
+
 def count_payment_intents(api_base: str, customer_id: str) -> int:
     return len(payment_intents(api_base, customer_id))
 

@@ -203,13 +203,13 @@ def reactivate(
     else (a free un-cancel instead of the paid unfreeze it was for)."""
     now = services.clock.now()
     account, integration, settings, quote = _load(services, caller, integration_id, quote_id)
-    outcome = outcome_of(integration, Action.REACTIVATE)
-    line = reactivation_line(integration, now, services.catalog)
-    paid = outcome in PAID_OUTCOMES and line is not None
     if quote_id is not None:
         caller.require_billing()
         if paid_through(services, account.id, quote_id):
             return _view(services, account, integration, settings)  # a retry of a paid quote
+    outcome = outcome_of(integration, Action.REACTIVATE)
+    line = reactivation_line(integration, now, services.catalog)
+    paid = outcome in PAID_OUTCOMES and line is not None
     if not paid:
         if quote_id is not None:
             raise _stale_quote(quote, integration.status.value)

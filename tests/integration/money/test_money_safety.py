@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -220,7 +221,7 @@ def test_two_quotes_for_one_unfreeze_paid_at_once_charge_at_most_once(shop):
         assert quotes[0].id != quotes[1].id and quotes[0].amount == quotes[1].amount > 0
         results = race(
             *(
-                lambda who=who, q=q: integrations.reactivate(shop.services, who, subject.id, q.id)
+                partial(integrations.reactivate, shop.services, who, subject.id, q.id)
                 for who, q in zip((first, second), quotes, strict=True)
             )
         )
@@ -251,7 +252,7 @@ def test_two_quotes_for_one_account_reactivation_paid_at_once_charge_at_most_onc
         assert quotes[0].amount == 2 * 4900
         results = race(
             *(
-                lambda who=who, q=q: account_usecases.reactivate_account(shop.services, who, q.id)
+                partial(account_usecases.reactivate_account, shop.services, who, q.id)
                 for who, q in zip((first, second), quotes, strict=True)
             )
         )
@@ -291,9 +292,14 @@ def test_paying_an_unfreeze_while_a_member_cancels_never_keeps_money_without_the
         billing, member = shop.caller(), shop.caller(billing=False)
         quote = integrations.reactivation_quote(shop.services, billing, subject.id)
         paid, cancelled = race(
-            lambda: integrations.reactivate(shop.services, billing, subject.id, quote.id),
-            lambda: integrations.cancel(
-                shop.services, member, subject.id, CancelReason.TOO_EXPENSIVE, None
+            partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
+            partial(
+                integrations.cancel,
+                shop.services,
+                member,
+                subject.id,
+                CancelReason.TOO_EXPENSIVE,
+                None,
             ),
         )
         _allowed(paid)
@@ -320,9 +326,9 @@ def test_paying_to_reinstate_while_a_member_cancels_it_never_keeps_money_for_a_d
         billing, member = shop.caller(), shop.caller(billing=False)
         quote = integrations.reactivation_quote(shop.services, billing, subject.id)
         paid, cancelled = race(
-            lambda: integrations.reactivate(shop.services, billing, subject.id, quote.id),
-            lambda: integrations.cancel(
-                shop.services, member, subject.id, CancelReason.OTHER, None
+            partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
+            partial(
+                integrations.cancel, shop.services, member, subject.id, CancelReason.OTHER, None
             ),
         )
         _allowed(paid, "not_found")  # deleted before the payment read it
@@ -344,8 +350,8 @@ def test_paying_an_unfreeze_while_a_member_freezes_is_applied_once(shop):
         billing, member = shop.caller(), shop.caller(billing=False)
         quote = integrations.reactivation_quote(shop.services, billing, subject.id)
         paid, frozen = race(
-            lambda: integrations.reactivate(shop.services, billing, subject.id, quote.id),
-            lambda: integrations.freeze(shop.services, member, subject.id),
+            partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
+            partial(integrations.freeze, shop.services, member, subject.id),
         )
         _allowed(paid)
         tally.outcomes.update([f"pay:{_name(paid)}", f"freeze:{_name(frozen)}"])
@@ -493,7 +499,7 @@ def test_a_payment_whose_request_died_then_the_state_moved_is_refunded_by_the_sw
     assert [len(refunds(shop.base, i["id"])) for i in intents] == [1]
     after = shop.store.get_integration(shop.account.id, subject.id)
     assert (after.status, after.cancelled_from) == (Status.CANCEL_PENDING, Status.FROZEN)
-    history = [h for h in shop.store.history(shop.account.id, subject.id)]
+    history = list(shop.store.history(shop.account.id, subject.id))
     refunded = [h for h in history if h.type == "charge_refunded"]
     assert [h.details["reason"] for h in refunded] == ["not_applied"]
     activity = [h for h in shop.store.activity(shop.account.id) if h.type == "charge_refunded"]

@@ -12,7 +12,7 @@ from lifecycle.rules.account import (
     reopen_for_create,
     settle,
 )
-from lifecycle.rules.calendar import utc
+from lifecycle.rules.calendar import format_instant, utc
 from lifecycle.rules.errors import (
     InvalidTransition,
     QuoteExpired,
@@ -23,6 +23,7 @@ from lifecycle.rules.errors import (
 from lifecycle.rules.integration import QuoteRef
 from lifecycle.rules.model import (
     AccountStatus,
+    BillingState,
     CancelReason,
     DetailType,
     Status,
@@ -70,6 +71,47 @@ def test_cancel_with_nothing_billable_is_disabled_at_once():
         DetailType.ACCOUNT_CANCEL_SCHEDULED,
         DetailType.ACCOUNT_DISABLED,
     ]
+
+
+def test_cancel_suspends_past_due_integrations_at_once_and_writes_their_charges_off():
+    past_due = integration(
+        Status.FREEZE_PENDING,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=2,
+        next_attempt_at=NOW + timedelta(days=3),
+    )
+    paying = integration(Status.ACTIVE, integration_id="int_2")
+    decision = run(account(), AccountAction.CANCEL, [past_due, paying], reason=CancelReason.OTHER)
+    assert decision.after.status is AccountStatus.CANCEL_PENDING  # int_2 still has a paid period
+    (stopped,) = decision.integrations
+    assert (stopped.after.id, stopped.after.status, stopped.after.suspension_reason) == (
+        past_due.id,
+        Status.SUSPENDED,
+        SuspensionReason.ACCOUNT_CANCELLED,
+    )
+    assert stopped.after.suspended_from is Status.FROZEN
+    assert stopped.after.billing_state is BillingState.OK
+    assert (
+        stopped.writes_off == f"renewal:{past_due.id}:{format_instant(past_due.current_period_end)}"
+    )
+
+
+def test_cancel_with_only_past_due_integrations_is_disabled_at_once():
+    past_due = integration(
+        Status.ACTIVE,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=1,
+        next_attempt_at=NOW + timedelta(days=1),
+    )
+    decision = run(account(), AccountAction.CANCEL, [past_due], reason=CancelReason.OTHER)
+    assert decision.after.status is AccountStatus.DISABLED
+    assert [d.after.status for d in decision.integrations] == [Status.SUSPENDED]
+
+
+@pytest.mark.parametrize("status", [AccountStatus.CANCEL_PENDING, AccountStatus.DISABLED])
+def test_cancelling_again_is_a_no_op_success(status):
+    decision = run(account(status=status), AccountAction.CANCEL, reason=CancelReason.OTHER)
+    assert decision.noop and decision.after == decision.before
 
 
 def test_cancel_needs_a_reason():

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle.rules.calendar import utc
+from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.errors import (
     AccountNotActive,
     InvalidTransition,
@@ -32,6 +32,7 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.quotes import reactivation_line
+from lifecycle.rules.renewal import decide_renewal
 from tests.factories import ANCHOR, CATALOG, account, integration
 
 ALICE = user("alice")
@@ -306,13 +307,47 @@ def test_free_uncancel_is_allowed_while_the_account_is_cancelling():
     assert decision.after.status is Status.ACTIVE
 
 
-def test_past_due_integration_can_still_be_cancelled_and_keeps_its_billing_state():
-    past_due = integration(
-        Status.ACTIVE,
+def _past_due(status: Status = Status.ACTIVE):
+    """Its renewal at ANCHOR + 1 month failed once; retried a day later."""
+    return integration(
+        status,
         billing_state=BillingState.PAST_DUE,
         dunning_attempts=1,
-        next_attempt_at=ANCHOR + timedelta(days=32),
+        next_attempt_at=add_month(ANCHOR, 1) + timedelta(days=1),
     )
-    decision = act(past_due, Action.CANCEL, reason=CancelReason.TOO_EXPENSIVE)
-    assert decision.after.status is Status.CANCEL_PENDING
+
+
+@pytest.mark.parametrize("status", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
+def test_cancelling_a_past_due_integration_deletes_it_at_once_and_writes_off_the_charge(status):
+    subject = _past_due(status)
+    decision = act(subject, Action.CANCEL, reason=CancelReason.TOO_EXPENSIVE)
+    assert decision.after is None
+    assert decision.tombstone is not None and decision.tombstone.reason == "too_expensive"
+    assert decision.writes_off == f"renewal:{subject.id}:2026-12-21T10:00:00Z"
+    assert [e.detail_type.value for e in decision.events] == ["IntegrationDeleted"]
+
+
+def test_cancelling_a_past_due_integration_still_needs_a_reason():
+    with pytest.raises(ValidationFailed):
+        act(_past_due(), Action.CANCEL)
+
+
+@pytest.mark.parametrize("status", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
+def test_reactivating_a_past_due_integration_is_refused(status):
+    with pytest.raises(InvalidTransition) as refused:
+        act(_past_due(status), Action.REACTIVATE)
+    assert refused.value.extra["billing_state"] == "past_due"
+
+
+def test_freezing_a_past_due_integration_reprices_its_retries_at_the_frozen_fee():
+    decision = act(_past_due(), Action.FREEZE)
+    assert decision.after.status is Status.FREEZE_PENDING
     assert decision.after.billing_state is BillingState.PAST_DUE
+    retry = decide_renewal(
+        decision.after,
+        add_month(ANCHOR, 1) + timedelta(days=1),
+        account_status=AccountStatus.ACTIVE,
+        catalog=CATALOG,
+    )
+    assert retry.charge.amount == 900
+    assert retry.paid.after.status is Status.FROZEN  # a paid retry: frozen for the new period

@@ -19,6 +19,7 @@ from lifecycle.rules.model import (
     AccountDecision,
     AccountStatus,
     Actor,
+    BillingState,
     Cancellation,
     CancelReason,
     ChargeKind,
@@ -26,8 +27,10 @@ from lifecycle.rules.model import (
     DetailType,
     DomainEvent,
     Integration,
+    SuspensionReason,
 )
 from lifecycle.rules.quotes import account_reactivation_lines
+from lifecycle.rules.renewal import suspension
 
 
 class AccountAction(StrEnum):
@@ -122,7 +125,13 @@ def _schedule_cancel(
             f"The comment is limited to {COMMENT_MAX_LENGTH} characters.", field="comment"
         )
     cancellation = Cancellation(reason=command.reason, comment=comment, requested_at=now)
-    billable = sum(1 for i in integrations if i.billable)
+    # A past-due integration has no paid period left: suspended at once, its retries stopped.
+    stopped = tuple(
+        suspension(i, now, SuspensionReason.ACCOUNT_CANCELLED)
+        for i in integrations
+        if i.billable and i.billing_state is BillingState.PAST_DUE
+    )
+    billable = sum(1 for i in integrations if i.billable) - len(stopped)
     status = AccountStatus.CANCEL_PENDING if billable else AccountStatus.DISABLED
     after = _bump(account, status=status, cancellation=cancellation, status_changed_at=now)
     events = [
@@ -140,7 +149,11 @@ def _schedule_cancel(
         events.append(_account_event(after, DetailType.ACCOUNT_DISABLED, now))
         activity.append(history_entry(DetailType.ACCOUNT_DISABLED, command.actor, now))
     return AccountDecision(
-        before=account, after=after, events=tuple(events), activity=tuple(activity)
+        before=account,
+        after=after,
+        integrations=stopped,
+        events=tuple(events),
+        activity=tuple(activity),
     )
 
 

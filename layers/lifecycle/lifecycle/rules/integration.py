@@ -18,6 +18,7 @@ from lifecycle.rules.errors import (
     ValidationFailed,
 )
 from lifecycle.rules.model import (
+    BILLABLE_STATUSES,
     COMMENT_MAX_LENGTH,
     Account,
     AccountStatus,
@@ -32,6 +33,7 @@ from lifecycle.rules.model import (
     Integration,
     Status,
     Tombstone,
+    unpaid_renewal,
 )
 from lifecycle.rules.quotes import reactivation_line
 
@@ -100,6 +102,10 @@ class Command:
 
 
 def outcome_of(integration: Integration, action: Action) -> Outcome:
+    """What `action` does to `integration` by the tables (the past-due rows first)."""
+    past_due = _past_due(integration, action)
+    if past_due is not None:
+        return past_due
     try:
         return TRANSITIONS[(integration.status, action)]
     except KeyError:
@@ -133,6 +139,24 @@ def decide(
     if outcome in PAID_OUTCOMES or outcome is Outcome.REVOKE_CANCEL:
         _require_account_for_reactivation(account_status, outcome)
     return _HANDLERS[outcome](integration, command, now, catalog)
+
+
+def _past_due(integration: Integration, action: Action) -> Outcome | None:
+    """While a renewal charge is being retried (lifecycle.md, "While an integration is
+    past_due"): a cancel deletes at once (there is no paid period left to serve; the unpaid
+    charge is written off) and there is nothing to reactivate (a new card is the way out)."""
+    if integration.billing_state is not BillingState.PAST_DUE:
+        return None
+    if action is Action.CANCEL and integration.status in BILLABLE_STATUSES:
+        return Outcome.DELETE_NOW
+    if action is Action.REACTIVATE:
+        raise InvalidTransition(
+            "This integration's renewal payment failed and is being retried: there is nothing"
+            " to reactivate. Update the payment method: the renewal is retried with it.",
+            current_status=integration.status.value,
+            billing_state=integration.billing_state.value,
+        )
+    return None
 
 
 def _require_account_for_reactivation(account_status: AccountStatus, outcome: Outcome) -> None:
@@ -248,6 +272,7 @@ def deletion_decision(
     return Decision(
         before=integration,
         after=None,
+        writes_off=unpaid_renewal(integration),
         events=(event,),
         history=(
             history_entry(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from lifecycle.rules.calendar import format_instant
 from lifecycle.rules.catalog import Catalog
 
 
@@ -230,6 +231,8 @@ class Decision:
     charge: ChargeRequest | None = None
     tombstone: Tombstone | None = None
     noop: bool = False
+    # The ledger key of an unpaid renewal charge this change writes off (its retries stop).
+    writes_off: str | None = None
 
     @property
     def deleted(self) -> bool:
@@ -261,3 +264,15 @@ def renewal_fee(status: Status, monthly_fee: int, frozen_fee: int) -> int | None
     if status in (Status.FREEZE_PENDING, Status.FROZEN):
         return frozen_fee
     return None
+
+
+def renewal_ledger_key(integration_id: str, period_start: datetime) -> str:
+    """The ledger line of a renewal: one per integration and period, whatever the attempts."""
+    return f"renewal:{integration_id}:{format_instant(period_start)}"
+
+
+def unpaid_renewal(integration: Integration) -> str | None:
+    """The ledger key of the renewal charge being retried while the integration is past due."""
+    if integration.billing_state is not BillingState.PAST_DUE:
+        return None
+    return renewal_ledger_key(integration.id, integration.current_period_end)

@@ -28,6 +28,7 @@ from lifecycle.rules.model import (
     DomainEvent,
     Integration,
     Status,
+    renewal_ledger_key,
 )
 from lifecycle.rules.quotes import account_reactivation_lines
 from lifecycle.rules.renewal import renewed
@@ -98,7 +99,7 @@ def ledger_key(account_id: str, action: PaidAction) -> str:
             since = format_instant(at) if at else "unknown"
             return f"account-reactivation:{account_id}:{since}"
         case RenewalPaid(integration_id=integration_id, period_start=start):
-            return f"renewal:{integration_id}:{format_instant(start)}"
+            return renewal_ledger_key(integration_id, start)
 
 
 def subject_ids(action: PaidAction) -> tuple[str, ...]:

@@ -24,6 +24,8 @@ from lifecycle.rules.model import (
     Status,
     SuspensionReason,
     renewal_fee,
+    renewal_ledger_key,
+    unpaid_renewal,
 )
 from lifecycle.rules.money import format_amount
 
@@ -104,7 +106,7 @@ def decide_renewal(
     if fee == 0:
         return Renewal(charge=None, paid=paid)
     attempt = integration.dunning_attempts + 1
-    key = f"renewal:{integration.id}:{format_instant(end)}"
+    key = renewal_ledger_key(integration.id, end)
     charge = ChargeRequest(
         kind=ChargeKind.RENEWAL,
         amount=fee,
@@ -172,6 +174,7 @@ def _declined(integration: Integration, now: datetime, charge: ChargeRequest) ->
         return Decision(
             before=integration,
             after=suspended.after,
+            writes_off=charge.ledger,
             events=(failed, *suspended.events),
             history=(
                 history_entry(
@@ -205,7 +208,8 @@ def _declined(integration: Integration, now: datetime, charge: ChargeRequest) ->
 
 
 def suspension(integration: Integration, now: datetime, reason: SuspensionReason) -> Decision:
-    """Suspend at the period end: syncing stops, settings are kept, nothing is billed.
+    """Suspend at the period end (or at once, for a past-due one whose account is cancelled):
+    syncing stops, settings are kept, nothing is billed.
 
     A pending freeze is remembered as `frozen` (it took effect at this renewal); an unpaid
     charge being retried is written off.
@@ -231,6 +235,7 @@ def suspension(integration: Integration, now: datetime, reason: SuspensionReason
             integration_event(after, DetailType.INTEGRATION_SUSPENDED, now, reason=reason.value),
         ),
         history=(history_entry(DetailType.INTEGRATION_SUSPENDED, SYSTEM, now, details),),
+        writes_off=unpaid_renewal(integration),
     )
 
 

@@ -40,7 +40,7 @@ from lifecycle.rules.quotes import (
     check_quote,
 )
 from lifecycle.store.repository import ACCOUNT_SUBJECT, TRANSACTION_LIMIT, Expect
-from lifecycle.usecases.charging import Purchase, collect, paid_through, settle
+from lifecycle.usecases.charging import Purchase, collect, paid_through, settle, write_offs
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.views import free_quote, history_items, quote_view
 
@@ -138,8 +138,10 @@ def cancel_account(
         catalog=services.catalog,
     )
     if not decision.noop:
-        services.store.commit(account=decision)
-        record_events(decision.events)
+        services.store.commit(
+            account=decision, extra=write_offs(services, decision.integrations, now)
+        )
+        record_events((*decision.events, *(e for d in decision.integrations for e in d.events)))
     return _view(services, caller)
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from lifecycle.ids import new_id
 from lifecycle.observability import logger, metrics, record_events
@@ -39,6 +41,7 @@ from lifecycle.rules.model import (
     Actor,
     ChargeKind,
     ChargeRequest,
+    Decision,
     DetailType,
     DomainEvent,
     Integration,
@@ -365,6 +368,22 @@ def paid_through(services: Services, account_id: str, quote_id: str) -> bool:
             charge_id=line.id,
         )
     return False
+
+
+def write_offs(
+    services: Services, decisions: Iterable[Decision], now: datetime
+) -> list[dict[str, Any]]:
+    """The ledger writes that write off the unpaid renewal charges these decisions stop
+    retrying (conditional on each line's revision: committed with the decisions, or not)."""
+    writes = []
+    for decision in decisions:
+        if decision.writes_off is None or decision.before is None:
+            continue
+        line = services.store.charge_by_key(decision.before.account_id, decision.writes_off)
+        if line is not None and line.status is ChargeStatus.FAILED:
+            written_off = replace(line, status=ChargeStatus.WRITTEN_OFF, updated_at=now)
+            writes.append(services.store.charge_write(line, written_off))
+    return writes
 
 
 # ---------------------------------------------------------------------------- settling

@@ -56,7 +56,7 @@ from lifecycle.rules.model import (
 from lifecycle.rules.paid import CreatePaid, PaidAction, ReinstatePaid, UnfreezePaid, ledger_key
 from lifecycle.rules.quotes import Quote, QuoteLine, build_quote, check_quote, reactivation_line
 from lifecycle.store.repository import ACCOUNT_SUBJECT, Expect
-from lifecycle.usecases.charging import Purchase, collect, paid_through, settle
+from lifecycle.usecases.charging import Purchase, collect, paid_through, settle, write_offs
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.settlement import account_settlement
 from lifecycle.usecases.views import free_quote, history_items, integration_view, quote_view
@@ -94,7 +94,9 @@ def _commit(
     if decision.noop:
         return
     services.store.commit(
-        decision, account=account_settlement(services, account, decision, now, caller.actor)
+        decision,
+        account=account_settlement(services, account, decision, now, caller.actor),
+        extra=write_offs(services, [decision], now),
     )
     record_events(decision.events)
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from lifecycle.observability import logger, record_events
 from lifecycle.rules.errors import Conflict, PaymentFailed
-from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import (
     SYSTEM,
     Account,
@@ -28,7 +26,7 @@ from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal
 from lifecycle.store.repository import DueKey
 from lifecycle.usecases import charging
 from lifecycle.usecases.charging import Outcome as SettleOutcome
-from lifecycle.usecases.charging import Purchase, collect, settle
+from lifecycle.usecases.charging import Purchase, collect, settle, write_offs
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.settlement import account_settlement
 
@@ -114,7 +112,7 @@ def renew(
         collected = collect(services, account, purchase, now)
     except PaymentFailed:
         assert renewal.declined is not None
-        _declined(services, account, integration, renewal.declined, renewal.charge.ledger, now)
+        _declined(services, account, integration, renewal.declined, now)
         return Outcome(integration_id, _result(renewal.declined.after))
     if collected.already_applied:
         return Outcome(integration_id, "not_due")
@@ -140,11 +138,11 @@ def _result(after: Integration | None) -> str:
     return "past_due" if after.billing_state.value == "past_due" else "renewed"
 
 
-def _commit(
-    services: Services, account: Account, decision: Decision, now: datetime, **commit: Any
-) -> None:
+def _commit(services: Services, account: Account, decision: Decision, now: datetime) -> None:
     services.store.commit(
-        decision, account=account_settlement(services, account, decision, now, SYSTEM), **commit
+        decision,
+        account=account_settlement(services, account, decision, now, SYSTEM),
+        extra=write_offs(services, [decision], now),
     )
     record_events(decision.events)
 
@@ -154,22 +152,12 @@ def _declined(
     account: Account,
     integration: Integration,
     declined: Decision,
-    ledger_key: str,
     now: datetime,
 ) -> None:
     """Record a declined renewal: past due until the last retry, then suspended with the unpaid
     charge written off, in the same transaction."""
-    extra = []
-    if declined.after is not None and declined.after.status is Status.SUSPENDED:
-        line = services.store.charge_by_key(account.id, ledger_key)
-        if line is not None and line.status is ChargeStatus.FAILED:
-            extra.append(
-                services.store.charge_write(
-                    line, replace(line, status=ChargeStatus.WRITTEN_OFF, updated_at=now)
-                )
-            )
     try:
-        _commit(services, account, declined, now, extra=extra)
+        _commit(services, account, declined, now)
     except Conflict:
         # The integration changed meanwhile (a cancel, another worker): the next sweep decides
         # again from its current state; the failed attempt stays in the ledger.

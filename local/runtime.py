@@ -103,12 +103,12 @@ def concurrency_limits() -> dict[str, int]:
 
 
 def _number(value: Any) -> int | None:
-    """A number of the template, or a `!Ref` to a parameter's default; None when absent."""
-    from local.template import template  # noqa: PLC0415
+    """A number of the template, as deployed with the parameters' defaults (a `!Ref`, an `!If`
+    on a condition); None when absent or left out (`AWS::NoValue`)."""
+    from local.template import NO_VALUE, evaluate  # noqa: PLC0415
 
-    if isinstance(value, dict) and "Ref" in value:
-        value = template().get("Parameters", {}).get(value["Ref"], {}).get("Default")
-    return None if value is None else int(value)
+    value = evaluate(value)
+    return None if value is None or value is NO_VALUE else int(value)
 
 
 class _Environment:

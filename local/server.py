@@ -38,7 +38,7 @@ from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.rules.errors import Conflict
 from local.auth import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from local.gateway import FunctionUrl, Gateway, function_url_functions
-from local.template import ROOT, resources, template
+from local.template import ROOT, evaluate, resources
 
 if TYPE_CHECKING:
     from local.stack import Stack
@@ -178,20 +178,14 @@ class Cors:
 
     @classmethod
     def from_template(cls) -> Cors:
-        parameters = template().get("Parameters", {})
-
-        def value(item: Any) -> str:
-            if isinstance(item, dict) and "Ref" in item:
-                return str(parameters[item["Ref"]]["Default"])
-            return str(item)
-
         for resource in resources("AWS::Serverless::HttpApi").values():
-            config = resource["Properties"].get("CorsConfiguration")
+            # As deployed with the parameters' defaults (DashboardOrigin's "*").
+            config = evaluate(resource["Properties"].get("CorsConfiguration"))
             if config:
                 return cls(
-                    [value(o) for o in config.get("AllowOrigins", [])],
-                    [value(m) for m in config.get("AllowMethods", [])],
-                    [value(h) for h in config.get("AllowHeaders", [])],
+                    [str(o) for o in config.get("AllowOrigins", [])],
+                    [str(m) for m in config.get("AllowMethods", [])],
+                    [str(h) for h in config.get("AllowHeaders", [])],
                     int(config.get("MaxAge", 0)),
                 )
         return cls([], [], [], 0)

@@ -31,7 +31,7 @@ from typing import Any
 from local.clock import ACCOUNT_ID, REGION, not_implemented
 from local.gateway import Function, functions, invoke
 from local.runtime import concurrency_limits
-from local.template import resources
+from local.template import evaluate, resources
 
 # A stream's shards are listed again after this long (or when one closes), not at every read.
 SHARDS_MAX_AGE_SECONDS = 10.0
@@ -56,6 +56,9 @@ def event_sources(event_type: str) -> list[EventSource]:
             if event["Type"] != event_type:
                 continue
             properties = event["Properties"]
+            # RenewalsEnabled, the incident switch, at its default.
+            if evaluate(properties.get("Enabled", True)) in (False, "false"):
+                continue
             reference = properties.get("Queue") or properties.get("Stream")
             found.append(EventSource(function, _get_att_target(reference), properties))
     return found

@@ -1,8 +1,10 @@
-"""Read template.yaml, the one definition of tables and routes, with CloudFormation's tags."""
+"""Read template.yaml, the one definition of tables and routes, with CloudFormation's tags, and
+evaluate its parameter-driven values (conditions, `!If`) as CloudFormation would."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,84 @@ def resources(resource_type: str, document: dict[str, Any] | None = None) -> dic
         for logical_id, resource in document.get("Resources", {}).items()
         if resource.get("Type") == resource_type
     }
+
+
+class _NoValue:
+    """`!Ref AWS::NoValue`: the property (or list item) is left out."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE: Any = _NoValue()
+
+
+def parameter_values(
+    overrides: Mapping[str, Any] | None = None, document: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Each parameter's value: `overrides`, else its Default (None when it has none)."""
+    document = document if document is not None else template()
+    values = {
+        name: declared.get("Default") for name, declared in document.get("Parameters", {}).items()
+    }
+    return values | dict(overrides or {})
+
+
+def evaluate(
+    value: Any,
+    overrides: Mapping[str, Any] | None = None,
+    document: dict[str, Any] | None = None,
+) -> Any:
+    """`value` as deployed with these parameter values (the defaults unless overridden): a `Ref`
+    to a parameter, `Fn::If` on the template's Conditions, and the condition and rule functions
+    (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Fn::Contains`, `Condition`). A property or
+    list item that comes to `AWS::NoValue` is dropped; the value itself may be `NO_VALUE`.
+    Anything resolved only at deploy time (a resource's `Ref`, `Fn::GetAtt`, `Fn::Sub`) is
+    returned as it is."""
+    document = document if document is not None else template()
+    parameters = parameter_values(overrides, document)
+    conditions = document.get("Conditions", {})
+
+    def condition(name: str) -> bool:
+        return bool(walk(conditions[name]))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in (walk(item) for item in node) if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, argument),) = node.items()
+            if key == "Ref" and argument == "AWS::NoValue":
+                return NO_VALUE
+            if key == "Ref" and argument in parameters:
+                return parameters[argument]
+            if key == "Condition" and isinstance(argument, str):
+                return condition(argument)
+            if key == "Fn::If":
+                name, when_true, when_false = argument
+                return walk(when_true if condition(name) else when_false)
+            if key == "Fn::Equals":
+                left, right = walk(argument)
+                return _text(left) == _text(right)
+            if key == "Fn::Not":
+                (operand,) = walk(argument)
+                return not operand
+            if key == "Fn::And":
+                return all(walk(argument))
+            if key == "Fn::Or":
+                return any(walk(argument))
+            if key == "Fn::Contains":
+                options, candidate = walk(argument)
+                return _text(candidate) in {_text(option) for option in options}
+        walked = {key: walk(item) for key, item in node.items()}
+        return {key: item for key, item in walked.items() if item is not NO_VALUE}
+
+    return walk(value)
+
+
+def _text(value: Any) -> str:
+    """A value as CloudFormation compares it: parameters are strings, YAML booleans lower case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

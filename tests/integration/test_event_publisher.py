@@ -1,4 +1,5 @@
-"""The event publisher: outbox rows of DynamoDB Local to an EventBridge bus (moto), each once.
+"""The event publisher: outbox rows of DynamoDB Local to an EventBridge bus (moto), each once;
+and the runbook's republish of the rows it never sent (ops/redrive.py, the EventsDLQ redrive).
 
 DynamoDB is the real DynamoDB Local (its client is built by the session fixture, and moto lets
 requests to a local endpoint through); only EventBridge and the SQS queue a rule on the bus
@@ -34,6 +35,7 @@ from lifecycle.settings import settings
 from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
+from ops.redrive import republish_outbox
 from tests.factories import CATALOG, account
 
 pytestmark = pytest.mark.integration
@@ -514,3 +516,51 @@ def test_records_read_from_dynamodb_local_stream_publish_the_outbox_in_order(
     assert len(marks) == 2
     assert failures(handler({"Records": again})) == []
     assert bus.received() == []
+
+
+# ---- the runbook's EventsDLQ redrive (ops/redrive.py) -----------------------------------------
+# The dead-lettered stream pointers expire with the stream (24 hours): the outbox rows not
+# marked published are sent again from the table, through the code above, in order, once.
+
+
+def test_rows_the_publisher_never_sent_are_republished_in_order_once(
+    store, dynamodb_client, bus, handler, clock
+):
+    # Given three creations: the first published as usual, the next two's stream records
+    # dead-lettered (never sent), and one written a minute ago that the publisher may be on
+    for n in range(3):
+        created(store, f"int_{n:02d}", T0 + timedelta(minutes=n))
+    assert handler({"Records": [stream_record(outbox_item(dynamodb_client, store, "int_00:1:0"))]})
+    assert len(bus.received()) == 1
+    created(store, "int_young", PUBLISHED_AT - timedelta(minutes=1))
+
+    # When the runbook's republish runs
+    result = republish_outbox(
+        dynamodb_client, store.table_name, settings().event_bus_name, bus, clock
+    )
+
+    # Then the two unsent rows are on the bus in the order they were written, and marked
+    assert (result.found, result.published, result.left) == (2, 2, 0)
+    assert [e["detail"]["event_id"] for e in bus.received()] == ["int_01:1:0", "int_02:1:0"]
+    for event_id in ("int_01:1:0", "int_02:1:0"):
+        assert published_at(dynamodb_client, store, event_id) is not None
+    assert published_at(dynamodb_client, store, "int_young:1:0") is None
+
+    # And a second run finds nothing left to send
+    again = republish_outbox(
+        dynamodb_client, store.table_name, settings().event_bus_name, bus, clock
+    )
+    assert (again.found, again.published) == (0, 0)
+    assert bus.received() == []
+
+
+def test_a_dry_run_counts_and_sends_nothing(store, dynamodb_client, bus, clock):
+    created(store, "int_01", T0)
+
+    result = republish_outbox(
+        dynamodb_client, store.table_name, settings().event_bus_name, bus, clock, dry_run=True
+    )
+
+    assert (result.found, result.published, result.left) == (1, 0, 1)
+    assert bus.received() == []
+    assert published_at(dynamodb_client, store, "int_01:1:0") is None

@@ -104,7 +104,9 @@ def test_the_app_client_lets_the_dashboard_sign_in_as_its_cognito_config_asks() 
     scope = re.search(r'scope: "([^"]+)"', config)
     assert scope is not None
     assert client["AllowedOAuthFlowsUserPoolClient"] is True
-    assert "implicit" in client["AllowedOAuthFlows"]
+    # The authorization code flow (with PKCE, dashboard/api.js), never the implicit grant.
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert 'code_challenge_method: "S256"' in (DASHBOARD / "api.js").read_text(encoding="utf-8")
     assert set(scope.group(1).split()) <= set(client["AllowedOAuthScopes"])
     assert client["CallbackURLs"] == client["LogoutURLs"] == [{"Ref": "DashboardUrl"}]
     assert resources("AWS::Cognito::UserPoolDomain")

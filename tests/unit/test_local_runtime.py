@@ -7,10 +7,13 @@ from local.runtime import MAX_LOCAL_CONCURRENCY, concurrency_limits
 from local.template import template
 
 
-def test_each_sweep_runs_alone_as_its_reserved_concurrency_of_1_says() -> None:
+def test_functions_without_a_reservation_get_the_default_as_the_parameters_default_to_none() -> (
+    None
+):
+    # SweepReservedConcurrency and WebhookReservedConcurrency are 0 by default: no reservation.
     limits = concurrency_limits()
-    assert limits["RenewalSweepFunction"] == 1
-    assert limits["DeletionSweepFunction"] == 1
+    for unreserved in ("RenewalSweepFunction", "DeletionSweepFunction", "StripeWebhookFunction"):
+        assert unreserved not in limits
 
 
 def test_the_renewal_worker_gets_its_maximum_concurrency_up_to_the_local_cap() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from aws_lambda_powertools import Logger, Metrics
@@ -11,6 +12,10 @@ from lifecycle.rules.model import DomainEvent
 
 logger = Logger()
 metrics = Metrics()
+# Every metric carries `environment` beside Powertools' `service`, so dev and prod never add up
+# in one series; the alarms on custom metrics (template.yaml) name both. Read at import, as
+# Powertools reads its own POWERTOOLS_* variables; the template sets ENVIRONMENT.
+metrics.set_default_dimensions(environment=os.environ.get("ENVIRONMENT") or "local")
 
 
 def record_events(events: Iterable[DomainEvent]) -> None:

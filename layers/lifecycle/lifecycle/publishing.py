@@ -104,7 +104,11 @@ def outbound(position: int, image: Mapping[str, Any], bus_name: str) -> Outbound
 
 
 def publish_outbox(
-    records: Sequence[StreamRecord], store: Store, events: Any, clock: Clock
+    records: Sequence[StreamRecord],
+    store: Store,
+    events: Any,
+    clock: Clock,
+    bus_name: str | None = None,
 ) -> Outcome:
     """Send the batch's new outbox rows to the bus in stream order, mark each one sent.
 
@@ -114,11 +118,14 @@ def publish_outbox(
     changes nothing there; not *sending* them does: a later event of the same account must not
     reach the bus before the earlier one it follows (say IntegrationFrozen before
     FreezeScheduled), nor be sent now only to be sent again with the retry.
+
+    `bus_name` defaults to the function's (EVENT_BUS_NAME); the runbook's republish of the
+    outbox (ops/redrive.py) names the stack's.
     """
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
     outcome = Outcome()
-    candidates, stop_at = _candidates(records, settings().event_bus_name, outcome)
+    candidates, stop_at = _candidates(records, bus_name or settings().event_bus_name, outcome)
     # One consistent read of the batch's rows (BatchGetItem), on every delivery: a Lambda
     # retry carries no mark of being one, and `mark_published` answers "already" only after
     # the send it was meant to prevent. Marking first would lose the event whenever the send

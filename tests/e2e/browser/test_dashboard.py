@@ -7,6 +7,8 @@ dates and amounts are read from the API's answers, never assumed).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from datetime import timedelta
@@ -311,7 +313,7 @@ def test_a_billing_user_cancels_the_account_with_a_reason_and_takes_it_back_for_
     assert [c["amount"] for c in tenant.charges()] == [acme["monthly_fee"]]
 
 
-def test_with_cognito_configured_the_token_comes_from_the_hosted_ui_redirect(
+def test_with_cognito_configured_the_code_from_the_hosted_ui_is_exchanged_with_its_pkce_verifier(
     stack: LocalStack, dashboard: Dashboard
 ) -> None:
     tenant = Tenant(stack)
@@ -328,30 +330,61 @@ def test_with_cognito_configured_the_token_comes_from_the_hosted_ui_redirect(
         "**/config.js",
         lambda route: route.fulfill(content_type="text/javascript", body=config),
     )
-    asked: list[dict[str, list[str]]] = []
+    authorized: list[dict[str, list[str]]] = []
+    exchanged: list[dict[str, list[str]]] = []
+    code = "code-" + tenant.account_id
 
     def hosted_ui_signs_in(route: Route) -> None:
-        # What Cognito does after the password: back to the page, the token in the fragment.
+        # What Cognito does after the password (and the TOTP): back to the page with a code.
         query = parse_qs(urlsplit(route.request.url).query)
-        asked.append(query)
-        token = tenant.new_token(billing=True)
-        fragment = urlencode(
-            {"id_token": token, "token_type": "Bearer", "state": query["state"][0]}
-        )
-        back = f"{query['redirect_uri'][0]}#{fragment}"
+        authorized.append(query)
+        back = f"{query['redirect_uri'][0]}?{urlencode({'code': code, 'state': query['state'][0]})}"
         route.fulfill(status=302, headers={"Location": back})
 
-    page.route(f"{hosted_ui}/**", hosted_ui_signs_in)
+    def token_endpoint(route: Route) -> None:
+        # Cognito's /oauth2/token: the code is good only with the verifier of its challenge.
+        form = parse_qs(route.request.post_data or "")
+        exchanged.append(form)
+        (challenge,) = authorized[0]["code_challenge"]
+        verifier = form["code_verifier"][0]
+        digest = hashlib.sha256(verifier.encode()).digest()
+        good = (
+            form["code"] == [code]
+            and form["grant_type"] == ["authorization_code"]
+            and base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
+        )
+        cors = {"Access-Control-Allow-Origin": stack.api.base}
+        if not good:
+            route.fulfill(status=400, json={"error": "invalid_grant"}, headers=cors)
+            return
+        tokens = {
+            "id_token": tenant.new_token(billing=True),
+            "access_token": "not-used-by-the-api",
+            "refresh_token": "not-kept",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
+        route.fulfill(status=200, json=tokens, headers=cors)
+
+    page.route(f"{hosted_ui}/oauth2/authorize**", hosted_ui_signs_in)
+    page.route(f"{hosted_ui}/oauth2/token", token_endpoint)
     page.goto("/")
     expect(page.get_by_label("Account id")).to_be_hidden()
 
     page.get_by_role("button", name="Continue to sign-in").click()
 
     expect(dashboard.badge(acme["id"])).to_have_attribute("data-status", "active")
-    (query,) = asked
-    assert query["response_type"] == ["token"]
+    (query,) = authorized
+    assert query["response_type"] == ["code"]
     assert query["client_id"] == ["dashboard-client"]
-    assert "id_token" not in page.url  # taken out of the address bar at once
+    assert query["code_challenge_method"] == ["S256"]
+    (form,) = exchanged
+    assert form["client_id"] == ["dashboard-client"]
+    assert form["redirect_uri"] == query["redirect_uri"]
+    assert len(form["code_verifier"][0]) == 43  # 32 random bytes, base64url
+    assert "code=" not in page.url  # taken out of the address bar at once
+    stored = page.evaluate("JSON.stringify(sessionStorage)")
+    assert "not-kept" not in stored and "dashboard.oauth_verifier" not in stored
     expect(page.locator("#who")).to_contain_text(tenant.account_id)
     expect(page.locator("#who")).to_contain_text("Billing user")
 

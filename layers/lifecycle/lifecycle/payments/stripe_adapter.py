@@ -31,7 +31,10 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 8.0
 # The SDK retries connection errors, 409 and 5xx itself, with the request's idempotency key.
-MAX_NETWORK_RETRIES = 2
+# One retry: two tries of up to 10 s keep a call's worst case (`worst_case_call_seconds`) under
+# the HTTP API's 30 s with a cold start to spare; a third would not (34.3 s). An outcome still
+# unknown is safe: the ledger line stays pending and is reconciled.
+MAX_NETWORK_RETRIES = 1
 # The SDK does not retry 429; these retries sleep at most 0.4 + 0.8 + 1.6 = 2.8 s in all.
 RATE_LIMIT_RETRIES = 3
 RATE_LIMIT_FIRST_DELAY_SECONDS = 0.4
@@ -258,6 +261,23 @@ class StripePayments:
         if not name:
             raise RuntimeError("no Stripe key: set STRIPE_SECRET_KEY_PARAM (or STRIPE_SECRET_KEY)")
         return _parameter(name)
+
+
+def worst_case_call_seconds() -> float:
+    """The longest one Stripe call can take here: every try of the SDK waits out its connect and
+    read timeouts, the SDK sleeps its longest backoff between them, and before the last one
+    `_with_backoff` has slept through its 429 retries (answered at once: a slow answer is a
+    timeout). The functions that call Stripe have a timeout above it (template.yaml; checked by
+    tests/unit/test_template_operations.py)."""
+    from stripe._http_client import HTTPClient  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+    tries = 1 + MAX_NETWORK_RETRIES
+    first, most = float(HTTPClient.INITIAL_DELAY), float(HTTPClient.MAX_DELAY)
+    sdk_sleeps = sum(max(first, min(first * 2.0 ** (n - 1), most)) for n in range(1, tries))
+    rate_limit_sleeps = sum(
+        RATE_LIMIT_FIRST_DELAY_SECONDS * 2.0**n for n in range(RATE_LIMIT_RETRIES)
+    )
+    return tries * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sdk_sleeps + rate_limit_sleeps
 
 
 def webhook_secrets() -> list[str]:

@@ -1,0 +1,1 @@
+"""Operating a deployed stack (docs/operations.md): the smoke test and the dead-letter redrives."""

@@ -28,6 +28,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tests import bad_inputs  # noqa: E402
 from tests.log_scan import Collector, findings  # noqa: E402
 
 _LOG_LINES: list[str] = []
@@ -50,7 +51,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "test-results"
 def pytest_sessionstart(session):
     if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller clears the last run's logs
         RESULTS.mkdir(exist_ok=True)
-        for old in RESULTS.glob("logs-*.jsonl"):
+        for old in [*RESULTS.glob("logs-*.jsonl"), *RESULTS.glob("bad-inputs-*.jsonl")]:
             old.unlink()
 
 
@@ -60,8 +61,10 @@ def pytest_sessionfinish(session, exitstatus):
     (RESULTS / f"logs-{worker or 'main'}.jsonl").write_text(
         "\n".join(_LOG_LINES) + "\n", encoding="utf-8"
     )
+    bad_inputs.write(RESULTS / f"bad-inputs-{worker or 'main'}.jsonl")
     if worker:
         return  # the controller scans every worker's file once they are all done
+    _report_bad_inputs(session)
     lines = [
         line
         for path in sorted(RESULTS.glob("logs-*.jsonl"))
@@ -75,3 +78,16 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
     else:
         print(f"\nlog scan: {len(lines)} log lines, no secret or personal data")
+
+
+def _report_bad_inputs(session):
+    """Issue 12's figures: the distinct bad inputs the suite sent, and the 5xx they got (0)."""
+    figures = bad_inputs.summary(sorted(RESULTS.glob("bad-inputs-*.jsonl")))
+    (RESULTS / "bad-inputs.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    print(
+        f"\nbad inputs: {figures['distinct_bad_inputs']} distinct, sent in"
+        f" {figures['requests']} requests; 5xx answers: {figures['server_errors']}"
+    )
+    if figures["server_errors"]:
+        print(f"BAD INPUTS GOT 5xx: {figures['server_error_inputs']}")
+        session.exitstatus = 1

@@ -1,6 +1,7 @@
 """Shared test set-up: fake AWS credentials and region, so nothing can reach a real account."""
 
 import os
+import secrets
 
 for name, value in {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -10,6 +11,9 @@ for name, value in {
     # What template.yaml sets for every function; Powertools reads them at import.
     "POWERTOOLS_METRICS_NAMESPACE": "Integrations",
     "POWERTOOLS_SERVICE_NAME": "integrations",
+    # The list cursors' key (lifecycle.http.cursors): generated per run, never a constant. The
+    # end-to-end stack uses the one it keeps in its own data folder.
+    "CURSOR_SECRETS": secrets.token_urlsafe(32),
 }.items():
     os.environ.setdefault(name, value)
 os.environ.pop("AWS_PROFILE", None)

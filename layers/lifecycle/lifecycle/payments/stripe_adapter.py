@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
+from lifecycle.settings import secret_list, secure_parameter
 
 if TYPE_CHECKING:
     from stripe import PaymentIntent, StripeClient, StripeError
@@ -30,7 +31,6 @@ MAX_NETWORK_RETRIES = 2
 # The SDK does not retry 429; these retries sleep at most 0.4 + 0.8 + 1.6 = 2.8 s in all.
 RATE_LIMIT_RETRIES = 3
 RATE_LIMIT_FIRST_DELAY_SECONDS = 0.4
-SECRET_MAX_AGE_SECONDS = 300
 WEBHOOK_TOLERANCE_SECONDS = 300
 FAILURE_MESSAGE_MAX_LENGTH = 200
 LIST_PAGE_SIZE = 100
@@ -198,25 +198,14 @@ class StripePayments:
         name = os.environ.get("STRIPE_SECRET_KEY_PARAM")
         if not name:
             raise RuntimeError("no Stripe key: set STRIPE_SECRET_KEY_PARAM (or STRIPE_SECRET_KEY)")
-        return _parameter(name)
+        return secure_parameter(name)
 
 
 def webhook_secrets() -> list[str]:
     """The webhook signing secrets (two during a rotation), comma-separated: env
     `STRIPE_WEBHOOK_SECRETS` (local), else the SSM parameter named by
     `STRIPE_WEBHOOK_SECRETS_PARAM`."""
-    text = os.environ.get("STRIPE_WEBHOOK_SECRETS")
-    if not text:
-        name = os.environ.get("STRIPE_WEBHOOK_SECRETS_PARAM")
-        if not name:
-            raise RuntimeError(
-                "no webhook secrets: set STRIPE_WEBHOOK_SECRETS_PARAM (or STRIPE_WEBHOOK_SECRETS)"
-            )
-        text = _parameter(name)
-    secrets = [secret.strip() for secret in text.split(",") if secret.strip()]
-    if not secrets:
-        raise RuntimeError("the webhook secrets parameter is empty")
-    return secrets
+    return secret_list("STRIPE_WEBHOOK_SECRETS")
 
 
 def verify_webhook(
@@ -351,13 +340,6 @@ def _with_backoff[T](call: Callable[[], T]) -> T:
             time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not a secret
             delay *= 2
     return call()
-
-
-def _parameter(name: str) -> str:
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - lazy
-
-    value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS)
-    return str(value)
 
 
 def _metadata(intent: PaymentIntent, key: str) -> str | None:

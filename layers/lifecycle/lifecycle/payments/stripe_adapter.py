@@ -32,14 +32,25 @@ MAX_NETWORK_RETRIES = 2
 RATE_LIMIT_RETRIES = 3
 RATE_LIMIT_FIRST_DELAY_SECONDS = 0.4
 WEBHOOK_TOLERANCE_SECONDS = 300
+WEBHOOK_EVENT_ID_MAX_LENGTH = 255
 FAILURE_MESSAGE_MAX_LENGTH = 200
 LIST_PAGE_SIZE = 100
 
 logger = logging.getLogger(__name__)
 
 
-class WebhookSignatureInvalid(Exception):
-    """The body is not a Stripe event signed with one of our webhook secrets, recently."""
+class WebhookRejected(Exception):
+    """A webhook delivery answered 400: nothing of it is processed or recorded."""
+
+
+class WebhookSignatureInvalid(WebhookRejected):
+    """The body is not signed with one of our webhook secrets, recently."""
+
+
+class WebhookEventInvalid(WebhookRejected):
+    """A signed body that is not an event we can process once: not a JSON object, no `type`,
+    or an `id` that is not a string of 1 to WEBHOOK_EVENT_ID_MAX_LENGTH characters (api.md;
+    the id becomes a DynamoDB key, whose limit is 2 KB)."""
 
 
 class StripePayments:
@@ -215,7 +226,8 @@ def verify_webhook(
     tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
 ) -> dict[str, Any]:
     """The event in `payload` once its `Stripe-Signature` matches one of `secrets` within
-    `tolerance` seconds of the wall clock; otherwise `WebhookSignatureInvalid`.
+    `tolerance` seconds of the wall clock; otherwise `WebhookSignatureInvalid`, and
+    `WebhookEventInvalid` when the signed body is not an event that can be recorded.
 
     The signature covers the exact bytes received, so they are checked before any parsing."""
     import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
@@ -240,10 +252,16 @@ def verify_webhook(
         raise WebhookSignatureInvalid(reason)
     try:
         event = json.loads(text)
-    except ValueError as error:
-        raise WebhookSignatureInvalid("the signed body is not JSON") from error
+    except (ValueError, RecursionError) as error:
+        # RecursionError: thousands of nested brackets (signed by us, but still not an event).
+        raise WebhookEventInvalid("the signed body is not JSON") from error
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise WebhookSignatureInvalid("the signed body is not a Stripe event")
+        raise WebhookEventInvalid("the signed body is not a Stripe event")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= WEBHOOK_EVENT_ID_MAX_LENGTH:
+        raise WebhookEventInvalid(
+            f"the event id is not a string of 1 to {WEBHOOK_EVENT_ID_MAX_LENGTH} characters"
+        )
     return event
 
 

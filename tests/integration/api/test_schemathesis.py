@@ -1,5 +1,11 @@
 """schemathesis against docs/openapi.json, through the local gateway (WSGI) and the real
-handlers in-process: no input yields a 5xx, and every 4xx is a problem document."""
+handlers in-process: no input yields a 5xx, and every 4xx is a problem document.
+
+Two runs over every operation: data that fits the document (both modes, the responses checked
+against their schemas), then negative mode only, with a fixed budget of examples per operation:
+bodies and headers that break the document, each also sent with a media type a careless client
+uses and, on routes with an id, with an id no system issues. A refused request changes nothing
+in the table."""
 
 from __future__ import annotations
 
@@ -8,17 +14,56 @@ import json
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from local.gateway import Gateway
 from local.openapi import OUTPUT
+from tests import bad_inputs
 from tests.api_events import claims
+from tests.integration.api.conftest import table_items
 
 pytestmark = pytest.mark.integration
 
-schema = schemathesis.openapi.from_dict(json.loads(OUTPUT.read_text(encoding="utf-8")))
+DOCUMENT = json.loads(OUTPUT.read_text(encoding="utf-8"))
+# Per operation; 18 operations. Large enough that every operation meets each media type and
+# each kind of id below several times (the strategies draw them independently).
+NEGATIVE_EXAMPLES = 40
+
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 schema.app = Gateway(authenticate=lambda headers: claims())
+
+negative = schemathesis.openapi.from_dict(DOCUMENT)
+negative.app = Gateway(authenticate=lambda headers: claims())
+negative.config.generation.update(modes=[GenerationMode.NEGATIVE])
+
+MEDIA_TYPES = [
+    "text/plain",
+    "application/xml",
+    "text/json",
+    "application/vnd.api+json",
+    "APPLICATION/JSON",
+    "application/json; charset=utf-8",
+    "application/x-www-form-urlencoded",
+    "",
+]
+odd_ids = st.sampled_from(
+    [
+        "x",
+        "int_" + "A" * 61,
+        "int_" + "A" * 1096,
+        "int_%00",
+        "..",
+        "int_é",
+        "int_1#x",
+        "int 1",
+        "int_1\n",
+        "int_\uffff",
+    ]
+) | st.text(min_size=1, max_size=1500).filter(lambda text: "/" not in text)
 
 
 def problem_documents(ctx, response, case):
@@ -49,3 +94,36 @@ def test_no_request_produces_a_server_error_and_every_4xx_is_a_problem(case):
             problem_documents,
         ]
     )
+
+
+def _sent(services, case, label: str, **kwargs) -> None:
+    """Send `case` (with `kwargs` for the call): never a 5xx; a 4xx is a problem document and
+    leaves the table as it was."""
+    before = table_items(services.store)
+    response = case.call(**kwargs)
+    status = response.status_code
+    key = f"{case.method} {case.operation.path}|{label}|{bad_inputs.digest(repr(case))}"
+    bad_inputs.record(f"schemathesis|{key}|{bad_inputs.digest(repr(kwargs))}", status)
+    assert status < 500, (key, status, response.text)
+    if 400 <= status < 500:
+        problem_documents(None, response, case)
+        assert table_items(services.store) == before, key
+
+
+@negative.parametrize()
+@negative.given(media_type=st.sampled_from(MEDIA_TYPES), odd_id=odd_ids)
+@settings(
+    max_examples=NEGATIVE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,  # a fixed budget of the same examples on every run
+)
+def test_invalid_bodies_and_headers_get_a_4xx_problem_and_change_nothing(
+    case, media_type, odd_id, services
+):
+    _sent(services, case, "negative")
+    if case.body is not NOT_SET:
+        _sent(services, case, f"body as {media_type!r}", headers={"Content-Type": media_type})
+    if "integration_id" in case.path_parameters:
+        case.path_parameters = {**case.path_parameters, "integration_id": odd_id}
+        _sent(services, case, "odd id")

@@ -297,3 +297,17 @@ def test_local_routes_and_the_gateway_refuse_odd_requests_with_a_4xx(stack: Loca
             status_line = connection.recv(64).split(b"\r\n", 1)[0].decode()
         bad_inputs.record(f"e2e|{label}|Content-Length: ten", int(status_line.split()[1]))
         assert status_line.split()[1] == "400", (label, status_line)
+
+
+def test_cursors_the_stack_signs_page_to_the_end_and_only_for_their_account(stack: LocalStack):
+    """The stack gives its functions the key it keeps in `.local/cursor-secret`."""
+    mine, theirs = Tenant(stack), Tenant(stack)
+    created = [mine.create(name=f"Feed {n}")["id"] for n in range(3)]
+    first = mine.get("/v1/integrations?limit=2")
+    assert first.status == 200
+    cursor = first.body["next_cursor"]
+    rest = mine.get(f"/v1/integrations?limit=2&cursor={cursor}")
+    assert [i["id"] for i in first.body["items"] + rest.body["items"]] == created
+    assert rest.body["next_cursor"] is None
+    stolen = sent("another account's cursor", theirs.get(f"/v1/integrations?cursor={cursor}"))
+    assert (stolen.status, stolen.body["code"]) == (400, "invalid_cursor")

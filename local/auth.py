@@ -11,7 +11,6 @@ every value a string, a list as `[a b]`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
+
+from local.keyfiles import read_or_create
 
 # The shape of the deployed issuer (template.yaml: https://cognito-idp.<region>.amazonaws.com/<pool>).
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_local"
@@ -127,14 +128,9 @@ def _claim_text(value: Any) -> str:
 
 
 def _load_or_create(key_file: Path) -> RSAKey:
-    if key_file.exists():
-        return RSAKey.import_key(json.loads(key_file.read_text(encoding="utf-8")))
-    key = RSAKey.generate_key(2048, parameters={"alg": ALGORITHM, "use": "sig"}, auto_kid=True)
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = key_file.with_suffix(".partial")
+    def generate() -> str:
+        key = RSAKey.generate_key(2048, parameters={"alg": ALGORITHM, "use": "sig"}, auto_kid=True)
+        return json.dumps(key.as_dict(private=True))
+
     # The private key: readable by its owner only.
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(key.as_dict(private=True), handle)
-    partial.replace(key_file)
-    return key
+    return RSAKey.import_key(json.loads(read_or_create(key_file, generate)))

@@ -152,8 +152,18 @@ def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], 
     return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
+def content_length(environ: Mapping[str, Any]) -> int:
+    """The request's `Content-Length` (0 without one); ValueError when it is not a number of
+    bytes (wsgiref hands the header over as it came)."""
+    text = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not text.isdigit():
+        raise ValueError(f"Content-Length {text[:20]!r} is not a number of bytes")
+    return int(text)
+
+
 def _request(environ: Mapping[str, Any], limit: int) -> tuple[dict[str, str], bytes | None]:
-    """The request's headers (lower-case names) and body; no body when it is over `limit`."""
+    """The request's headers (lower-case names) and body; no body when it is over `limit`
+    (ValueError: `content_length`)."""
     headers = {
         key[5:].replace("_", "-").lower(): str(value)
         for key, value in environ.items()
@@ -161,7 +171,7 @@ def _request(environ: Mapping[str, Any], limit: int) -> tuple[dict[str, str], by
     }
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = str(environ["CONTENT_TYPE"])
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    length = content_length(environ)
     if length > limit:
         return headers, None
     return headers, environ["wsgi.input"].read(length) if length else b""
@@ -193,7 +203,10 @@ class Gateway(_Wsgi):
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
         method = str(environ["REQUEST_METHOD"]).upper()
         path = str(environ.get("PATH_INFO") or "/")
-        headers, raw = _request(environ, MAX_BODY_BYTES)
+        try:
+            headers, raw = _request(environ, MAX_BODY_BYTES)
+        except ValueError as error:
+            return _problem(400, "bad_request", str(error))
         if raw is None:
             return _problem(413, "too_large", "The request body is over 10 MB.")
         found = find_route(method, path)
@@ -306,7 +319,10 @@ class FunctionUrl(_Wsgi):
         self.observe = observe
 
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        headers, raw = _request(environ, MAX_FUNCTION_URL_BODY_BYTES)
+        try:
+            headers, raw = _request(environ, MAX_FUNCTION_URL_BODY_BYTES)
+        except ValueError:
+            return 400, {"Content-Type": "application/json"}, b'{"message":"Bad Request"}'
         if raw is None:
             return 413, {"Content-Type": "application/json"}, b'{"message":"Request too large"}'
         event = function_url_event(

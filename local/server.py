@@ -34,10 +34,12 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lifecycle.http import bodies
+from lifecycle.http.caller import ACCOUNT_ID_PATTERN, is_account_id
 from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.rules.errors import Conflict
 from local.auth import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
-from local.gateway import FunctionUrl, Gateway, function_url_functions
+from local.gateway import FunctionUrl, Gateway, content_length, function_url_functions
 from local.template import ROOT, evaluate, resources
 
 if TYPE_CHECKING:
@@ -47,9 +49,11 @@ Answer = tuple[int, dict[str, str], bytes]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 SWAGGER_UI_PACKAGE = "swagger-ui-dist@5.35.0"
 TOOLS = ROOT / ".tools"
-_ACCOUNT_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+# The tokens' account id is the one the API accepts (api.md: the whole pattern).
+_ACCOUNT_ID = rf"^{ACCOUNT_ID_PATTERN}$"
 _ASSET = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _CARD_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/card$")
+MAX_LOCAL_BODY_BYTES = 64 * 1024
 
 
 # ---------------------------------------------------------------- servers
@@ -58,6 +62,10 @@ _CARD_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/card$")
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # listen()'s backlog: connections the kernel holds until the accept loop takes them. The
+    # default of 5 reset most of 200 simultaneous connections (a dashboard's burst, a load
+    # test); the kernel caps it at net.core.somaxconn (4096 on current kernels).
+    request_queue_size = 1024
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -141,12 +149,14 @@ def api_app(stack: Stack) -> Callable[..., Iterable[bytes]]:
     gateway = Gateway(stack.issuer.authenticate)
     local = LocalRoutes(stack)
     cors = Cors.from_template()
+    own = LocalOrigin(stack.config.api_port)
 
     def route(environ: Mapping[str, Any]) -> Answer:
         path = str(environ.get("PATH_INFO") or "/")
         method = str(environ["REQUEST_METHOD"]).upper()
         if path == "/_local" or path.startswith("/_local/"):
-            return local.handle(method, path, environ)
+            refused = own.refusal(environ)
+            return refused if refused is not None else local.handle(method, path, environ)
         if path in ("/docs", "/docs/") or path.startswith("/docs/"):
             return docs(path)
         if path == "/openapi.json":
@@ -221,6 +231,43 @@ class Cors:
 # ---------------------------------------------------------------- /_local
 
 
+class LocalOrigin:
+    """Who may call `/_local/*`: programs on this machine and the stack's own pages.
+
+    The routes need no token (they mint tokens and move the clock), so listening on 127.0.0.1
+    is not enough: any web page the developer opens can send a "simple" cross-origin POST
+    (`text/plain`, no preflight) to 127.0.0.1, and a DNS-rebound name reaches it with its own
+    `Host`. A browser always names the page's origin in `Origin` on such a POST and the name
+    it dialled in `Host`, so a request is refused (403) when its `Host` is not this server's
+    (127.0.0.1 or localhost, with its port) or when it carries an `Origin` that is not the
+    server's own. curl and the tests send no `Origin`: they are served.
+    """
+
+    def __init__(self, port: int) -> None:
+        hosts = [f"127.0.0.1:{port}", f"localhost:{port}"]
+        self.hosts = frozenset(hosts)
+        self.origins = frozenset(f"http://{host}" for host in hosts)
+
+    def refusal(self, environ: Mapping[str, Any]) -> Answer | None:
+        host = str(environ.get("HTTP_HOST") or "").lower()
+        if host not in self.hosts:
+            return _problem(
+                403,
+                "forbidden",
+                "The local routes answer only requests addressed to 127.0.0.1 or localhost"
+                " with this server's port.",
+            )
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and str(origin).lower() not in self.origins:
+            return _problem(
+                403,
+                "forbidden",
+                "The local routes refuse cross-origin requests: call them from a shell, a test"
+                " or the dashboard served by this stack.",
+            )
+        return None
+
+
 class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: str | None = Field(default=None, pattern=_ACCOUNT_ID)
@@ -257,7 +304,8 @@ class ClockMove(BaseModel):
 
 class LocalRoutes:
     """`/_local/*`: the stack's own routes (shared/spec/local.md). No token needed: the stack
-    listens on 127.0.0.1 only, and never in AWS."""
+    listens on 127.0.0.1 only, never in AWS, and `LocalOrigin` turns away browsers' requests
+    from other pages."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -310,8 +358,11 @@ class LocalRoutes:
         body = _body(environ, CardSwap)
         if not isinstance(body, CardSwap):
             return body
-        if not self.stack.swap_card(account_id, body.card):
-            return _problem(404, "not_found", f"No account {account_id!r} with a Stripe customer.")
+        # An id of another form is no account, and never a key (DynamoDB's limits).
+        if not is_account_id(account_id) or not self.stack.swap_card(account_id, body.card):
+            return _problem(
+                404, "not_found", f"No account {account_id[:80]!r} with a Stripe customer."
+            )
         return _json(200, {"account_id": account_id, "card": body.card})
 
     def token(self, environ: Mapping[str, Any]) -> Answer:
@@ -366,11 +417,19 @@ class LocalRoutes:
 
 
 def _body[M: BaseModel](environ: Mapping[str, Any], model: type[M]) -> M | Answer:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    """The request's JSON body as `model`, read with the API's limits (lifecycle.http.bodies:
+    nesting, numbers, Unicode), or the problem answer. No media type is required: curl's `-d`
+    sends its form type, and the README's examples use it."""
+    try:
+        length = content_length(environ)
+    except ValueError as error:
+        return _problem(400, "bad_request", str(error))
+    if length > MAX_LOCAL_BODY_BYTES:
+        return _problem(413, "too_large", "A local route's body is at most 64 KiB.")
     raw = environ["wsgi.input"].read(length) if length else b""
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
+        data = bodies.loads(raw or b"{}")
+    except ValueError:  # json.JSONDecodeError and the limits' MalformedJson
         return _problem(400, "malformed_json", "The request body is not valid JSON.")
     try:
         return model.model_validate(data)

@@ -18,6 +18,7 @@ or Stripe (`STRIPE_API_BASE`) is used instead of starting one.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -50,6 +51,7 @@ from local.clock import (
     schedules,
 )
 from local.dynamodb_local import DynamoDBLocal, free_port
+from local.keyfiles import read_or_create
 from local.localstripe import SECRET_KEY, create_customer_with_card, swap_card
 from local.runtime import Environments
 from local.template import ROOT
@@ -213,7 +215,13 @@ class Stack:
         self._capture_function_output()
         self.clock = BusinessClock(self.data / "clock.json")
         self.issuer = Issuer(self.data / "issuer-key.json")
-        self.webhook_secret = self._webhook_secret()
+        self.webhook_secret = read_or_create(
+            self.data / "stripe-webhook-secret", lambda: f"whsec_local_{secrets.token_hex(16)}"
+        ).strip()
+        # The key of the API's list cursors (lifecycle.http.cursors): never in the code.
+        self.cursor_secret = read_or_create(
+            self.data / "cursor-secret", lambda: secrets.token_urlsafe(32)
+        ).strip()
         self._set_environment()
         pool = self._startup_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
         dynamodb = pool.submit(self._timed, "dynamodb", self._start_dynamodb)
@@ -396,12 +404,6 @@ class Stack:
         with self._charge_lock:
             self._charges_made += count
 
-    def _webhook_secret(self) -> str:
-        path = self.data / "stripe-webhook-secret"
-        if not path.exists():
-            path.write_text(f"whsec_local_{secrets.token_hex(16)}", encoding="utf-8")
-        return path.read_text(encoding="utf-8").strip()
-
     def _set_environment(self) -> None:
         """What template.yaml's Globals give the functions, and the local settings. Set before
         any function module is imported: Powertools reads its variables at import."""
@@ -423,6 +425,7 @@ class Stack:
                 "EVENT_BUS_NAME": self.config.bus_name,
                 "STRIPE_SECRET_KEY": SECRET_KEY,
                 "STRIPE_WEBHOOK_SECRETS": self.webhook_secret,
+                "CURSOR_SECRETS": self.cursor_secret,
                 "ENVIRONMENT": "local",
             }
         )
@@ -605,16 +608,24 @@ class Stack:
         return self.event_log.items()
 
     def webhook_answered(self, event: dict[str, Any], status: int) -> None:
-        """Called by the function URL after each invocation: a Stripe event was delivered."""
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            body = event.get("body") or ""
-            if event.get("isBase64Encoded"):
-                import base64  # noqa: PLC0415
+        """Called by the function URL after each invocation: a Stripe event was delivered.
 
+        A 4xx is a refusal before anything was read (no valid signature, not an event): that
+        body may come from anyone and claim any id, so it marks nothing. Any other answer came
+        after the signature was verified, and localstripe does not send that event again. The
+        body is whatever was posted, not necessarily a JSON object."""
+        if 400 <= status < 500:
+            return
+        body = event.get("body") or ""
+        try:
+            if event.get("isBase64Encoded"):
                 body = base64.b64decode(body).decode()
-            event_id = json.loads(body).get("id")
-            if isinstance(event_id, str):
-                self.webhooks.delivered(event_id)
+            delivered = json.loads(body)
+        except (ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError included
+            return
+        event_id = delivered.get("id") if isinstance(delivered, dict) else None
+        if isinstance(event_id, str):
+            self.webhooks.delivered(event_id)
 
     # ---------------------------------------------------------------- accounts
 

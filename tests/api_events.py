@@ -47,7 +47,15 @@ def http_event(
         path,
         path_params=path_params,
         raw_query=urlencode(query or {}),
-        headers={"content-type": "application/json", "user-agent": "pytest", **(headers or {})},
+        headers={
+            name: value
+            for name, value in {
+                "content-type": "application/json",
+                "user-agent": "pytest",
+                **(headers or {}),
+            }.items()
+            if value is not None  # None: the header is left out
+        },
         body=text,
         claims=(token_claims or claims()) if authorized else None,
     )

@@ -1,6 +1,7 @@
 """Shared test set-up: fake AWS credentials and region, so nothing can reach a real account."""
 
 import os
+import secrets
 
 for name, value in {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -10,6 +11,9 @@ for name, value in {
     # What template.yaml sets for every function; Powertools reads them at import.
     "POWERTOOLS_METRICS_NAMESPACE": "Integrations",
     "POWERTOOLS_SERVICE_NAME": "integrations",
+    # The list cursors' key (lifecycle.http.cursors): generated per run, never a constant. The
+    # end-to-end stack uses the one it keeps in its own data folder.
+    "CURSOR_SECRETS": secrets.token_urlsafe(32),
 }.items():
     os.environ.setdefault(name, value)
 os.environ.pop("AWS_PROFILE", None)
@@ -28,6 +32,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tests import bad_inputs  # noqa: E402
 from tests.log_scan import Collector, findings  # noqa: E402
 
 _LOG_LINES: list[str] = []
@@ -50,7 +55,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "test-results"
 def pytest_sessionstart(session):
     if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller clears the last run's logs
         RESULTS.mkdir(exist_ok=True)
-        for old in RESULTS.glob("logs-*.jsonl"):
+        for old in [*RESULTS.glob("logs-*.jsonl"), *RESULTS.glob("bad-inputs-*.jsonl")]:
             old.unlink()
 
 
@@ -60,8 +65,10 @@ def pytest_sessionfinish(session, exitstatus):
     (RESULTS / f"logs-{worker or 'main'}.jsonl").write_text(
         "\n".join(_LOG_LINES) + "\n", encoding="utf-8"
     )
+    bad_inputs.write(RESULTS / f"bad-inputs-{worker or 'main'}.jsonl")
     if worker:
         return  # the controller scans every worker's file once they are all done
+    _report_bad_inputs(session)
     lines = [
         line
         for path in sorted(RESULTS.glob("logs-*.jsonl"))
@@ -75,3 +82,16 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
     else:
         print(f"\nlog scan: {len(lines)} log lines, no secret or personal data")
+
+
+def _report_bad_inputs(session):
+    """Issue 12's figures: the distinct bad inputs the suite sent, and the 5xx they got (0)."""
+    figures = bad_inputs.summary(sorted(RESULTS.glob("bad-inputs-*.jsonl")))
+    (RESULTS / "bad-inputs.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    print(
+        f"\nbad inputs: {figures['distinct_bad_inputs']} distinct, sent in"
+        f" {figures['requests']} requests; 5xx answers: {figures['server_errors']}"
+    )
+    if figures["server_errors"]:
+        print(f"BAD INPUTS GOT 5xx: {figures['server_error_inputs']}")
+        session.exitstatus = 1

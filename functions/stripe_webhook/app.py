@@ -1,6 +1,7 @@
 """Stripe webhook (Lambda function URL, auth NONE): the signature is verified on the raw body,
 against any of the configured secrets (rotation), before anything is parsed; each event id is
-processed once; unknown types are acknowledged and ignored."""
+processed once; unknown types are acknowledged and ignored. A signed body that is not an event
+with an id of at most 255 characters is a 400, before anything is recorded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from lifecycle.observability import logger, metrics
 from lifecycle.payments.stripe_adapter import (
+    WebhookEventInvalid,
     WebhookSignatureInvalid,
     verify_webhook,
     webhook_secrets,
@@ -45,6 +47,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Nothing parsed, nothing changed; never log the payload or the header.
         metrics.add_metric(name="WebhookSignatureRejected", unit="Count", value=1)
         return _answer(400, {"error": "invalid signature"})
+    except WebhookEventInvalid:
+        # Signed, but no event id to record it under (api.md: 400, never a 5xx): Stripe never
+        # sends one, so a sender's bug, answered before anything is read or written.
+        metrics.add_metric(name="WebhookEventRejected", unit="Count", value=1)
+        return _answer(400, {"error": "not a Stripe event"})
     result = webhooks.handle(services(), stripe_event)
     logger.info(
         "stripe event",

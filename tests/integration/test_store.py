@@ -159,12 +159,13 @@ def test_deletion_removes_integration_settings_and_keeps_a_tombstone(store):
     assert store.outbox("acc_1")[-1]["detail"]["sync_enabled"] is False
 
 
-def test_list_pages_by_cursor_and_filters_by_status(store):
+def test_list_pages_after_the_last_id_and_filters_by_status(store):
     subjects = [created(store, f"int_{i:02d}") for i in range(7)]
     store.commit(act(subjects[2], Action.FREEZE, T0 + timedelta(days=1)))
     first = store.list_integrations("acc_1", limit=3)
     assert [i.id for i in first.integrations] == ["int_00", "int_01", "int_02"]
-    second = store.list_integrations("acc_1", limit=3, cursor=first.next_cursor)
+    assert first.last_id == "int_02"
+    second = store.list_integrations("acc_1", limit=3, after=first.last_id)
     assert [i.id for i in second.integrations] == ["int_03", "int_04", "int_05"]
     pending = store.list_integrations("acc_1", limit=3, status=Status.FREEZE_PENDING)
     assert [i.id for i in pending.integrations] == ["int_02"]

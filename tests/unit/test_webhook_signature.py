@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from lifecycle.payments.stripe_adapter import (
     STRIPE_API_VERSION,
+    WebhookEventInvalid,
     WebhookSignatureInvalid,
     verify_webhook,
     webhook_secrets,
@@ -96,11 +97,38 @@ def test_body_that_is_not_utf8_is_rejected(payload: bytes):
         verify_webhook(b"\xff\xfe" + payload, signed(payload), [SECRET])
 
 
-def test_signed_body_that_is_not_an_event_is_rejected():
-    payload = b'["not", "an", "event"]'
-
-    with pytest.raises(WebhookSignatureInvalid):
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'["not", "an", "event"]',
+        b"[]",
+        b"null",
+        b'"evt"',
+        b"1",
+        b"{}",
+        b'{"id": "evt_1"}',  # no type
+        b'{"type": "payment_intent.succeeded"}',  # no id
+        b'{"id": "", "type": "payment_intent.succeeded"}',
+        b'{"id": 12, "type": "payment_intent.succeeded"}',
+        b'{"id": null, "type": "payment_intent.succeeded"}',
+        b'{"id": ["evt_1"], "type": "payment_intent.succeeded"}',
+        ('{"id": "evt_' + "x" * 252 + '", "type": "payment_intent.succeeded"}').encode(),
+        ('{"id": "evt_' + "x" * 2996 + '", "type": "payment_intent.succeeded"}').encode(),
+        b"[" * 100_000,
+        b"{not json",
+    ],
+    ids=lambda payload: payload[:24].decode(errors="replace"),
+)
+def test_signed_body_that_is_not_an_event_with_a_short_id_is_rejected(payload: bytes):
+    with pytest.raises(WebhookEventInvalid):
         verify_webhook(payload, signed(payload), [SECRET])
+
+
+def test_an_event_id_of_255_characters_is_accepted():
+    event_id = "evt_" + "x" * 251
+    payload = json.dumps({"id": event_id, "type": "payment_intent.succeeded"}).encode()
+
+    assert verify_webhook(payload, signed(payload), [SECRET])["id"] == event_id
 
 
 @pytest.mark.parametrize("signing_secret", [SECRET, OLD_SECRET], ids=["new", "old"])

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# api.md, Input limits: an id in a path or a cursor has the form the system issues, a prefix and
+# at most 64 characters in all. ULIDs are Crockford base32; lower case and `_` are allowed as
+# well, for ids given by hand (seeds, fixtures: `int_demo_1`). Anything else is refused before
+# it is made into a key (DynamoDB's key limits, a sort key outside a query's range).
+MAX_ID_LENGTH = 64
+ISSUED_PREFIXES = frozenset({"int", "quo", "ch", "usr"})
+_ISSUED = re.compile(r"(?P<prefix>[a-z]+)_[0-9A-Za-z_]+")
 
 
 def ulid(timestamp_ms: int | None = None) -> str:
@@ -21,3 +29,17 @@ def ulid(timestamp_ms: int | None = None) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{ulid()}"
+
+
+def is_issued(value: object, prefix: str | None = None) -> bool:
+    """Whether `value` has the form of an id this system issues, with `prefix` (`int`, `quo`,
+    `ch`, `usr`; any of them when None): the whole string, nothing around it, not even a
+    newline."""
+    if prefix is not None and prefix not in ISSUED_PREFIXES:
+        raise ValueError(f"no id is issued with the prefix {prefix!r}")
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+        return False
+    found = _ISSUED.fullmatch(value)
+    if found is None:
+        return False
+    return found.group("prefix") == prefix if prefix else found.group("prefix") in ISSUED_PREFIXES

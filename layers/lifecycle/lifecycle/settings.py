@@ -49,3 +49,30 @@ def _catalog(text: str | None) -> Catalog:
 @functools.cache
 def settings() -> Settings:
     return Settings.from_env()
+
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+def secure_parameter(name: str) -> str:
+    """The SSM SecureString `name`, through Powertools' cache for five minutes, so that a
+    rotated secret reaches every warm function without a deploy."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - lazy
+
+    return str(parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS))
+
+
+def secret_list(variable: str) -> list[str]:
+    """A comma-separated list of secrets (more than one during a rotation, the current first):
+    env `variable` (the local stack, tests), else the SSM SecureString named by env
+    `<variable>_PARAM` (deployed). Never a default: a missing secret is a RuntimeError."""
+    text = os.environ.get(variable)
+    if not text:
+        name = os.environ.get(f"{variable}_PARAM")
+        if not name:
+            raise RuntimeError(f"no secret: set {variable}_PARAM (or {variable})")
+        text = secure_parameter(name)
+    found = [secret.strip() for secret in text.split(",") if secret.strip()]
+    if not found:
+        raise RuntimeError(f"the secret {variable} is empty")
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,16 @@ def add_account(
     )
     store.create_account(account)
     return account
+
+
+def table_items(store: Store) -> list[dict[str, Any]]:
+    """Every item of the store's table, in key order: compared before and after a request that
+    must change nothing."""
+    found: list[dict[str, Any]] = []
+    query: dict[str, Any] = {"TableName": store.table_name, "ConsistentRead": True}
+    while True:
+        page = store.client.scan(**query)
+        found.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return sorted(found, key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -137,7 +137,7 @@ def test_list_query_validation_is_422(account, query):
 
 def test_a_forged_cursor_is_400(account):
     status, body = invoke("GET", "/v1/integrations", query={"cursor": "bm90LWEtY3Vyc29y"})
-    assert (status, body["code"]) == (400, "bad_request")
+    assert (status, body["code"]) == (400, "invalid_cursor")
 
 
 def test_freeze_is_pending_until_the_period_end_and_member_users_may_do_it(integration_id):

@@ -1,5 +1,11 @@
 """schemathesis against docs/openapi.json, through the local gateway (WSGI) and the real
-handlers in-process: no input yields a 5xx, and every 4xx is a problem document."""
+handlers in-process: no input yields a 5xx, and every 4xx is a problem document.
+
+Two runs over every operation: data generated in both modes (the responses checked against
+their schemas), then negative mode only, with a fixed budget of examples per operation:
+bodies and headers that break the document, each also sent with a media type a careless client
+uses and, on routes with an id, with an id no system issues. A refused request changes nothing
+in the table."""
 
 from __future__ import annotations
 
@@ -7,18 +13,58 @@ import json
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from local.gateway import Gateway
 from local.openapi import OUTPUT
+from tests import bad_inputs
 from tests.api_events import claims
+from tests.integration.api.conftest import table_items
 
 pytestmark = pytest.mark.integration
 
-schema = schemathesis.openapi.from_dict(json.loads(OUTPUT.read_text(encoding="utf-8")))
+DOCUMENT = json.loads(OUTPUT.read_text(encoding="utf-8"))
+# Per operation; 18 operations. Large enough that every operation meets each media type and
+# each kind of id below several times (the strategies draw them independently).
+NEGATIVE_EXAMPLES = 40
+
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 schema.app = Gateway(authenticate=lambda headers: claims())
+# Plain pytest parametrization over the operations, each running its own Hypothesis test: with
+# `schema.parametrize()` every operation's item has the same node id, and `make test`'s
+# `--dist loadfile` then ran the first operation only.
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
+
+MEDIA_TYPES = [
+    "text/plain",
+    "application/xml",
+    "text/json",
+    "application/vnd.api+json",
+    "APPLICATION/JSON",
+    "application/json; charset=utf-8",
+    "application/x-www-form-urlencoded",
+    "",
+]
+odd_ids = st.sampled_from(
+    [
+        "x",
+        "int_" + "A" * 61,
+        "int_" + "A" * 1096,
+        "int_%00",
+        "..",
+        "int_é",
+        "int_1;x",
+        "int 1",
+        "int_1\n",
+        "int_\uffff",
+    ]
+) | st.text(min_size=1, max_size=1500).filter(lambda text: not set(text) & set("/?#"))
 
 
 def problem_documents(ctx, response, case):
@@ -38,14 +84,65 @@ def _seeded(services):
     add_account(services.store, "acc_1")
 
 
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_request_produces_a_server_error_and_every_4xx_is_a_problem(case):
-    case.call_and_validate(
-        checks=[
-            not_a_server_error,
-            content_type_conformance,
-            response_schema_conformance,
-            problem_documents,
-        ]
+def test_every_operation_of_the_document_is_tested():
+    assert len(OPERATIONS) == len(
+        [op for operations in DOCUMENT["paths"].values() for op in operations]
     )
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_no_request_produces_a_server_error_and_every_4xx_is_a_problem(operation):
+    @settings(FUZZ, max_examples=25)
+    @given(
+        case=operation.as_strategy(GenerationMode.POSITIVE)
+        | operation.as_strategy(GenerationMode.NEGATIVE)
+    )
+    def run(case):
+        response = case.call_and_validate(
+            checks=[
+                not_a_server_error,
+                content_type_conformance,
+                response_schema_conformance,
+                problem_documents,
+            ]
+        )
+        if response.status_code >= 400:
+            key = f"schemathesis|{operation.label}|both modes|{bad_inputs.digest(repr(case))}"
+            bad_inputs.record(key, response.status_code)
+
+    run()
+
+
+def _sent(services, case, label: str, **kwargs) -> None:
+    """Send `case` (with `kwargs` for the call): never a 5xx; a 4xx is a problem document and
+    leaves the table as it was."""
+    before = table_items(services.store)
+    response = case.call(**kwargs)
+    status = response.status_code
+    key = f"{case.operation.label}|{label}|{bad_inputs.digest(repr(case))}"
+    bad_inputs.record(f"schemathesis|{key}|{bad_inputs.digest(repr(kwargs))}", status)
+    assert status < 500, (key, status, response.text)
+    if 400 <= status < 500:
+        problem_documents(None, response, case)
+        assert table_items(services.store) == before, key
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_invalid_bodies_and_headers_get_a_4xx_problem_and_change_nothing(operation, services):
+    # A fixed budget, the same examples on every run.
+    @settings(FUZZ, max_examples=NEGATIVE_EXAMPLES, derandomize=True, database=None)
+    @given(
+        case=operation.as_strategy(GenerationMode.NEGATIVE),
+        media_type=st.sampled_from(MEDIA_TYPES),
+        odd_id=odd_ids,
+    )
+    def run(case, media_type, odd_id):
+        _sent(services, case, "negative")
+        if case.body is not NOT_SET:
+            headers = {"Content-Type": media_type}
+            _sent(services, case, f"body as {media_type!r}", headers=headers)
+        if "integration_id" in case.path_parameters:
+            case.path_parameters = {**case.path_parameters, "integration_id": odd_id}
+            _sent(services, case, "odd id")
+
+    run()

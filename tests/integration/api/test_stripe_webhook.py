@@ -17,8 +17,9 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
 from local.events import LambdaContext
+from tests import bad_inputs
 from tests.api_events import invoke
-from tests.integration.api.conftest import add_account
+from tests.integration.api.conftest import add_account, table_items
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +142,56 @@ def test_an_unverifiable_delivery_is_400_and_changes_nothing(services, waiting, 
     assert status == 400
     assert state(services) == before
     assert not services.store.webhook_event_seen(event["id"])
+
+
+SUCCEEDED = "payment_intent.succeeded"
+ODD_BODIES = {
+    "[]": b"[]",
+    "null": b"null",
+    '"evt"': b'"evt"',
+    "1": b"1",
+    "true": b"true",
+    "{}": b"{}",
+    "a type and no id": json.dumps({"type": SUCCEEDED}).encode(),
+    "an empty id": json.dumps({"id": "", "type": SUCCEEDED}).encode(),
+    "a numeric id": json.dumps({"id": 7, "type": SUCCEEDED}).encode(),
+    "a list id": json.dumps({"id": ["evt_1"], "type": SUCCEEDED}).encode(),
+    "an id of 256 characters": json.dumps({"id": "e" * 256, "type": SUCCEEDED}).encode(),
+    "an id of 3,000 characters": json.dumps({"id": "e" * 3000, "type": SUCCEEDED}).encode(),
+    "an id of 256 characters, unknown type": json.dumps({"id": "e" * 256, "type": "x"}).encode(),
+    "no type": json.dumps({"id": "evt_no_type"}).encode(),
+    "a numeric type": json.dumps({"id": "evt_numeric_type", "type": 1}).encode(),
+    "10,000 levels": b"[" * 10_000 + b"]" * 10_000,
+    "not JSON": b"{evt",
+}
+
+
+@pytest.mark.parametrize("label", ODD_BODIES)
+def test_a_signed_body_that_is_not_an_event_with_a_short_id_is_400_and_records_nothing(
+    services, waiting, label
+):
+    before = table_items(services.store)
+    status, body = deliver(ODD_BODIES[label])
+    bad_inputs.record(f"webhook|POST /|signed {label}", status)
+    assert (status, body) == (400, {"error": "not a Stripe event"})
+    assert table_items(services.store) == before
+
+
+@pytest.mark.parametrize("label", ODD_BODIES)
+def test_an_unsigned_odd_body_is_400_and_records_nothing(services, waiting, label):
+    before = table_items(services.store)
+    status, _ = deliver(ODD_BODIES[label], header=None)
+    bad_inputs.record(f"webhook|POST /|unsigned {label}", status)
+    assert status == 400
+    assert table_items(services.store) == before
+
+
+def test_an_event_id_of_255_characters_is_processed_once(services, waiting):
+    event = stripe_event(SUCCEEDED, charge_id=waiting.id, pi="pi_long_id")
+    event["id"] = "evt_" + "x" * 251
+    assert deliver(event)[0] == 200
+    assert services.store.webhook_event_seen(event["id"])
+    assert deliver(event) == (200, {"received": True, "result": "duplicate"})
 
 
 def test_payment_succeeded_applies_the_create_that_was_waiting_on_it(services, waiting):

@@ -1,4 +1,5 @@
-"""Who is calling: the JWT authorizer's claims in an API Gateway v2 event, parsed robustly."""
+"""Who is calling: the JWT authorizer's claims in an API Gateway v2 event, read strictly
+(api.md, Input limits: the whole account id pattern, the exact group name)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from lifecycle.rules.errors import BillingAccessRequired, DomainError
 from lifecycle.rules.model import Actor, user
 
 BILLING_GROUP = "billing"
-_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# The whole string, through `fullmatch`: `$` would also match before a trailing newline, and
+# `acc_1\n` would be a tenant of its own.
+ACCOUNT_ID_PATTERN = r"acc_[0-9A-Za-z_]{1,64}"
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 
 
 # Set when an answer was produced with billing access: a stored answer is replayed only to a
@@ -45,24 +49,46 @@ class Caller:
         billing_used.set(True)
 
 
+def is_account_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None
+
+
 def parse_groups(value: Any) -> frozenset[str]:
-    """`cognito:groups` as a list, a JSON list string, or API Gateway's `[billing admin]`."""
-    if value is None:
-        return frozenset()
+    """The group names of a `cognito:groups` claim, each exactly as Cognito spells it.
+
+    The claim reaches a function in one of three shapes:
+
+    - a list of names: Cognito's own token, a REST API authorizer, a direct invocation;
+    - a JSON array in a string (`'["billing","admin"]'`): a claim copied as JSON text, e.g. by a
+      pre-token-generation trigger, which can only add string claims;
+    - an HTTP API JWT authorizer's rendering of an array: every claim becomes a string, and a
+      list becomes its items joined by single spaces inside brackets, unquoted: `[billing admin]`.
+
+    The last one loses the boundaries between names, and they are recovered from a rule of
+    Cognito's: a group name matches `[\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+` (CreateGroup, GroupName),
+    so it never holds a space or any other separator or control character, while it may hold
+    punctuation. A space therefore always separates two names, and nothing else does: `,`, `'`
+    or `"` are part of a name (`[x,billing]` is the one group `x,billing`). Only the outermost
+    bracket pair is the rendering's; brackets inside belong to the names.
+
+    A string that parses as a JSON array of strings is read as JSON. The bracketed rendering of
+    names could be valid JSON only if every name held quotes, which no group of this system has.
+    Any other string is one group name. Names are compared as they are: never trimmed or
+    lower-cased, so `billing `, `Billing` and `billing,` are not `billing`.
+    """
     if isinstance(value, list | tuple):
-        return frozenset(str(v).strip() for v in value if str(v).strip())
-    text = str(value).strip()
-    if text.startswith("[") and text.endswith("]"):
+        return frozenset(item for item in value if isinstance(item, str) and item)
+    if not isinstance(value, str) or not value:
+        return frozenset()
+    if value.startswith("[") and value.endswith("]"):
         try:
-            parsed = json.loads(text)
+            parsed = json.loads(value)
         except ValueError:
             parsed = None
-        if isinstance(parsed, list):
-            return frozenset(str(v).strip() for v in parsed if str(v).strip())
-        text = text[1:-1]
-    return frozenset(
-        part.strip().strip("'\"") for part in re.split(r"[,\s]+", text) if part.strip().strip("'\"")
-    )
+        if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+            return frozenset(item for item in parsed if item)
+        return frozenset(name for name in value[1:-1].split(" ") if name)
+    return frozenset({value})
 
 
 def caller_from_event(event: Mapping[str, Any]) -> Caller:
@@ -71,7 +97,7 @@ def caller_from_event(event: Mapping[str, Any]) -> Caller:
     ) or {}
     account_id = claims.get("custom:account_id")
     sub = claims.get("sub")
-    if not isinstance(account_id, str) or not _ACCOUNT_ID.match(account_id) or not sub:
+    if not is_account_id(account_id) or not isinstance(sub, str) or not sub:
         raise Unauthorized("A valid bearer token for an account user is required.")
     groups = parse_groups(claims.get("cognito:groups"))
-    return Caller(account_id=account_id, user_id=str(sub), billing_access=BILLING_GROUP in groups)
+    return Caller(account_id=account_id, user_id=sub, billing_access=BILLING_GROUP in groups)

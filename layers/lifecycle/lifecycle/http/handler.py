@@ -3,15 +3,21 @@ logs with the correlation id, metrics, and `Idempotency-Key` replay for POST and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 
+from lifecycle.http import bodies
 from lifecycle.http.caller import Caller, billing_used, caller_from_event
 from lifecycle.http.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -21,6 +27,7 @@ from lifecycle.http.problems import (
     problem_response,
     transient_problem,
 )
+from lifecycle.ids import is_issued
 from lifecycle.observability import logger, metrics
 from lifecycle.rules.errors import DomainError
 from lifecycle.settings import settings
@@ -42,20 +49,26 @@ _PAYLOAD_PATH = "[requestContext.http.method, rawPath, body]"
 
 
 def resolver() -> APIGatewayHttpResolver:
-    """A resolver whose every error is a problem document."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    """A resolver whose every error is a problem document, and whose bodies are parsed with the
+    API's limits (`bodies.loads`; `_body_problem` has already refused what breaks them)."""
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=bodies.loads)
 
     @app.exception_handler(DomainError)
     def domain_error(error: DomainError) -> Response[Any]:
         return _problem(from_domain_error(error))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_media_type(_: RequestUnsupportedContentType) -> Response[Any]:
+        # Not a RequestValidationError: without this, the handler for Exception would take it.
+        return _problem(_UNSUPPORTED_MEDIA_TYPE)
+
     @app.exception_handler(RequestValidationError)
     def validation_error(error: RequestValidationError) -> Response[Any]:
         errors = list(error.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _problem(problem("malformed_json", "The request body is not valid JSON."))
+            return _problem(_MALFORMED_JSON)
         if any(e.get("type") == "unsupported_content_type" for e in errors):
-            return _problem(problem("unsupported_media_type", "Send the body as application/json."))
+            return _problem(_UNSUPPORTED_MEDIA_TYPE)
         fields = [
             {
                 "loc": [str(p) for p in e.get("loc", ())],
@@ -86,6 +99,19 @@ def resolver() -> APIGatewayHttpResolver:
         return _problem(problem("internal_error", "Something went wrong on our side. Retry later."))
 
     return app
+
+
+_MALFORMED_JSON = problem(
+    "malformed_json",
+    "The request body is not JSON the API accepts: valid JSON, at most"
+    f" {bodies.MAX_DEPTH} levels of nesting, no NaN or Infinity, numbers within a double's range.",
+)
+_UNSUPPORTED_MEDIA_TYPE = problem(
+    "unsupported_media_type", "Send the body as application/json (Content-Type header)."
+)
+# The largest body any route takes is a settings document (64 KiB, compact): a body 16 times
+# that is refused unread, so that parsing and validation stay far inside the function's timeout.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def _problem(body: dict[str, Any], retry_after: int | None = None) -> Response[Any]:
@@ -126,6 +152,51 @@ def _header_problem(event: dict[str, Any]) -> dict[str, Any] | None:
             field="Idempotency-Key",
         )
     event["headers"] = {**(event.get("headers") or {}), IDEMPOTENCY_HEADER: key}
+    return None
+
+
+def _path_problem(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Every path parameter is an id (`{id}`), and one not of a form the system issues is
+    unknown (api.md, Input limits): 404 before anything runs. Read from API Gateway's
+    `pathParameters`, the segment as sent: Powertools' route pattern ends in `$`, which would
+    match `int_1` in a path ending `int_1\\n`. The use case checks the id's own prefix."""
+    for value in (event.get("pathParameters") or {}).values():
+        if not is_issued(value):
+            return problem("not_found", "There is no such resource in this account.")
+    return None
+
+
+def _body_problem(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A body is JSON within api.md's limits, or the request is refused before anything runs
+    (and before its Idempotency-Key is recorded): 413 over MAX_BODY_BYTES, 415 when its media
+    type is not application/json, 400 when it is not JSON the API accepts. A JSON media type in
+    another spelling (`APPLICATION/JSON; charset=utf-8`) is handed on as `application/json`,
+    the spelling Powertools' body parser expects."""
+    body = event.get("body")
+    if not body:
+        return None
+    headers = event.get("headers") or {}
+    names = [name for name in headers if name.lower() == "content-type"]
+    if len(names) != 1 or not bodies.is_json_media_type(headers[names[0]]):
+        return _UNSUPPORTED_MEDIA_TYPE
+    raw: str | bytes = body
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return _MALFORMED_JSON
+    if len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw) > MAX_BODY_BYTES:
+        return problem(
+            "too_large",
+            f"The request body is over {MAX_BODY_BYTES // 1024} KiB.",
+            limit_bytes=MAX_BODY_BYTES,
+        )
+    try:
+        bodies.loads(raw)
+    except ValueError:  # json.JSONDecodeError and bodies.MalformedJson among them
+        return _MALFORMED_JSON
+    del headers[names[0]]
+    headers["content-type"] = bodies.JSON_MEDIA_TYPE
     return None
 
 
@@ -183,9 +254,9 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        bad_header = _header_problem(event)
-        if bad_header is not None:
-            return problem_response(bad_header)
+        bad_request = _header_problem(event) or _path_problem(event) or _body_problem(event)
+        if bad_request is not None:
+            return problem_response(bad_request)
         method = (event.get("requestContext", {}).get("http", {}) or {}).get("method", "GET")
         if method == "GET" or IDEMPOTENCY_HEADER not in event.get("headers", {}):
             return resolve(event, context)

@@ -11,6 +11,7 @@ from lifecycle.rules.errors import DomainError
 STATUS_BY_CODE: Mapping[str, int] = {
     "bad_request": 400,
     "malformed_json": 400,
+    "invalid_cursor": 400,
     "unauthorized": 401,
     "payment_failed": 402,
     "billing_access_required": 403,
@@ -32,6 +33,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
 }
 TITLES: Mapping[str, str] = {
     "malformed_json": "Malformed JSON",
+    "invalid_cursor": "Invalid cursor",
     "unauthorized": "Unauthorized",
     "method_not_allowed": "Method not allowed",
     "unsupported_media_type": "Unsupported media type",

@@ -21,6 +21,7 @@ from lifecycle.payments.port import (
     PaymentsUnavailable,
     RefundResult,
 )
+from lifecycle.settings import secret_list, secure_parameter
 
 if TYPE_CHECKING:
     from stripe import PaymentIntent, Refund, StripeClient, StripeError
@@ -38,16 +39,26 @@ MAX_NETWORK_RETRIES = 1
 # The SDK does not retry 429; these retries sleep at most 0.4 + 0.8 + 1.6 = 2.8 s in all.
 RATE_LIMIT_RETRIES = 3
 RATE_LIMIT_FIRST_DELAY_SECONDS = 0.4
-SECRET_MAX_AGE_SECONDS = 300
 WEBHOOK_TOLERANCE_SECONDS = 300
+WEBHOOK_EVENT_ID_MAX_LENGTH = 255
 FAILURE_MESSAGE_MAX_LENGTH = 200
 LIST_PAGE_SIZE = 100
 
 logger = logging.getLogger(__name__)
 
 
-class WebhookSignatureInvalid(Exception):
-    """The body is not a Stripe event signed with one of our webhook secrets, recently."""
+class WebhookRejected(Exception):
+    """A webhook delivery answered 400: nothing of it is processed or recorded."""
+
+
+class WebhookSignatureInvalid(WebhookRejected):
+    """The body is not signed with one of our webhook secrets, recently."""
+
+
+class WebhookEventInvalid(WebhookRejected):
+    """A signed body that is not an event we can process once: not a JSON object, no `type`,
+    or an `id` that is not a string of 1 to WEBHOOK_EVENT_ID_MAX_LENGTH characters (api.md;
+    the id becomes a DynamoDB key, whose limit is 2 KB)."""
 
 
 class StripePayments:
@@ -260,7 +271,7 @@ class StripePayments:
         name = os.environ.get("STRIPE_SECRET_KEY_PARAM")
         if not name:
             raise RuntimeError("no Stripe key: set STRIPE_SECRET_KEY_PARAM (or STRIPE_SECRET_KEY)")
-        return _parameter(name)
+        return secure_parameter(name)
 
 
 def worst_case_call_seconds() -> float:
@@ -284,18 +295,7 @@ def webhook_secrets() -> list[str]:
     """The webhook signing secrets (two during a rotation), comma-separated: env
     `STRIPE_WEBHOOK_SECRETS` (local), else the SSM parameter named by
     `STRIPE_WEBHOOK_SECRETS_PARAM`."""
-    text = os.environ.get("STRIPE_WEBHOOK_SECRETS")
-    if not text:
-        name = os.environ.get("STRIPE_WEBHOOK_SECRETS_PARAM")
-        if not name:
-            raise RuntimeError(
-                "no webhook secrets: set STRIPE_WEBHOOK_SECRETS_PARAM (or STRIPE_WEBHOOK_SECRETS)"
-            )
-        text = _parameter(name)
-    secrets = [secret.strip() for secret in text.split(",") if secret.strip()]
-    if not secrets:
-        raise RuntimeError("the webhook secrets parameter is empty")
-    return secrets
+    return secret_list("STRIPE_WEBHOOK_SECRETS")
 
 
 def verify_webhook(
@@ -305,7 +305,8 @@ def verify_webhook(
     tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
 ) -> dict[str, Any]:
     """The event in `payload` once its `Stripe-Signature` matches one of `secrets` within
-    `tolerance` seconds of the wall clock; otherwise `WebhookSignatureInvalid`.
+    `tolerance` seconds of the wall clock; otherwise `WebhookSignatureInvalid`, and
+    `WebhookEventInvalid` when the signed body is not an event that can be recorded.
 
     The signature covers the exact bytes received, so they are checked before any parsing."""
     import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
@@ -330,10 +331,16 @@ def verify_webhook(
         raise WebhookSignatureInvalid(reason)
     try:
         event = json.loads(text)
-    except ValueError as error:
-        raise WebhookSignatureInvalid("the signed body is not JSON") from error
+    except (ValueError, RecursionError) as error:
+        # RecursionError: thousands of nested brackets (signed by us, but still not an event).
+        raise WebhookEventInvalid("the signed body is not JSON") from error
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise WebhookSignatureInvalid("the signed body is not a Stripe event")
+        raise WebhookEventInvalid("the signed body is not a Stripe event")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= WEBHOOK_EVENT_ID_MAX_LENGTH:
+        raise WebhookEventInvalid(
+            f"the event id is not a string of 1 to {WEBHOOK_EVENT_ID_MAX_LENGTH} characters"
+        )
     return event
 
 
@@ -441,13 +448,6 @@ def _with_backoff[T](call: Callable[[], T]) -> T:
             time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not a secret
             delay *= 2
     return call()
-
-
-def _parameter(name: str) -> str:
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - lazy
-
-    value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS)
-    return str(value)
 
 
 def _metadata(intent: PaymentIntent, key: str) -> str | None:

@@ -29,10 +29,7 @@ read at, its history lines and its outbox events. A lost race is a domain `Confl
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,7 +38,7 @@ from typing import Any, NamedTuple
 
 from lifecycle import aws
 from lifecycle.rules.calendar import format_instant
-from lifecycle.rules.errors import BadRequest, Conflict
+from lifecycle.rules.errors import Conflict
 from lifecycle.rules.ledger import ChargeRecord
 from lifecycle.rules.model import (
     Account,
@@ -87,8 +84,11 @@ def history_prefix(integration_id: str) -> str:
     return f"HISTORY#{integration_id}#"
 
 
+CHARGE_PREFIX = "CHARGE#"
+
+
 def charge_sk(charge_id: str) -> str:
-    return f"CHARGE#{charge_id}"
+    return f"{CHARGE_PREFIX}{charge_id}"
 
 
 def charge_key_sk(ledger_key: str) -> str:
@@ -161,7 +161,9 @@ class Loaded(NamedTuple):
 class Page:
     account: Account | None
     integrations: tuple[Integration, ...]
-    next_cursor: str | None
+    # The id the next page starts after (None: this was the last page). Ids, not keys: the
+    # caller never names a sort key (lifecycle.http.cursors makes the API's cursors from it).
+    last_id: str | None
 
 
 @dataclass(slots=True)
@@ -277,10 +279,11 @@ class Store:
         account_id: str,
         *,
         limit: int = 50,
-        cursor: str | None = None,
+        after: str | None = None,
         status: Status | None = None,
     ) -> Page:
-        """One page of the account's integrations, oldest first (ids are time-ordered).
+        """One page of the account's integrations, oldest first (ids are time-ordered), after
+        the integration `after` when given.
 
         The first page also reads the account item (it sorts just before the integrations):
         one query. A later page reads the account with a GetItem beside its query.
@@ -288,7 +291,7 @@ class Store:
         pk = account_pk(account_id)
         values: dict[str, Any] = {
             ":pk": items.s(pk),
-            ":low": items.s(ACCOUNT_SK if cursor is None else INTEGRATION_PREFIX),
+            ":low": items.s(ACCOUNT_SK if after is None else INTEGRATION_PREFIX),
             ":high": items.s(INTEGRATION_PREFIX + "\uffff"),
         }
         query: dict[str, Any] = {
@@ -297,15 +300,15 @@ class Store:
             "ExpressionAttributeValues": values,
             "ConsistentRead": True,
             # One more than asked for on the first page: the account item comes first.
-            "Limit": limit + (1 if cursor is None else 0),
+            "Limit": limit + (1 if after is None else 0),
         }
         if status is not None:
             query["FilterExpression"] = "#status = :status OR #type = :account"
             query["ExpressionAttributeNames"] = {"#status": "status", "#type": "type"}
             values[":status"] = items.s(status.value)
             values[":account"] = items.s("account")
-        if cursor:
-            query["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, INTEGRATION_PREFIX))
+        if after is not None:
+            query["ExclusiveStartKey"] = _key(pk, integration_sk(after))
         account: Account | None = None
         found: list[Integration] = []
         while True:
@@ -325,22 +328,22 @@ class Store:
         if len(found) > limit:
             found = found[:limit]
             last = _key(pk, integration_sk(found[-1].id))
-        next_cursor = None
+        last_id = None
         if last and last["SK"]["S"] != ACCOUNT_SK:
-            next_cursor = _encode_cursor(last["SK"]["S"])
-        if cursor is not None:
+            last_id = last["SK"]["S"].removeprefix(INTEGRATION_PREFIX)
+        if after is not None:
             account = self.get_account(account_id)
-        return Page(account=account, integrations=tuple(found), next_cursor=next_cursor)
+        return Page(account=account, integrations=tuple(found), last_id=last_id)
 
     def all_integrations(self, account_id: str) -> list[Integration]:
         """Every integration of the account (account-level actions need the whole set)."""
         result: list[Integration] = []
-        cursor = None
+        after = None
         while True:
-            page = self.list_integrations(account_id, limit=100, cursor=cursor)
+            page = self.list_integrations(account_id, limit=100, after=after)
             result.extend(page.integrations)
-            cursor = page.next_cursor
-            if cursor is None:
+            after = page.last_id
+            if after is None:
                 return result
 
     def history(self, account_id: str, integration_id: str) -> list[HistoryEntry]:
@@ -562,24 +565,25 @@ class Store:
         return actions
 
     def list_charges(
-        self, account_id: str, *, limit: int = 50, cursor: str | None = None
+        self, account_id: str, *, limit: int = 50, after: str | None = None
     ) -> tuple[list[ChargeRecord], str | None]:
-        """The account's ledger, newest first (charge ids are time-ordered)."""
+        """The account's ledger, newest first (charge ids are time-ordered), after the charge
+        `after` when given; with the id the next page starts after (None: no more)."""
         pk = account_pk(account_id)
         query: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s("CHARGE#")},
+            "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s(CHARGE_PREFIX)},
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if cursor:
-            query["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, "CHARGE#"))
+        if after is not None:
+            query["ExclusiveStartKey"] = _key(pk, charge_sk(after))
         response = self.client.query(**query)
         self.counter.record("Query", response.get("ScannedCount", 0))
         last = response.get("LastEvaluatedKey")
         records = [items.charge_from(item) for item in response["Items"]]
-        return records, (_encode_cursor(last["SK"]["S"]) if last else None)
+        return records, (last["SK"]["S"].removeprefix(CHARGE_PREFIX) if last else None)
 
     # ---- state changes -----------------------------------------------------------------
 
@@ -980,18 +984,3 @@ class Store:
             raise
         finally:
             self.counter.record(operation)
-
-
-def _encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, prefix: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        sort_key = json.loads(base64.urlsafe_b64decode(padded.encode()))["sk"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("The cursor is not one this API returned.", field="cursor") from None
-    if not isinstance(sort_key, str) or not sort_key.startswith(prefix):
-        raise BadRequest("The cursor is not one this API returned.", field="cursor")
-    return sort_key

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from lifecycle.http import cursors
 from lifecycle.http.caller import Caller
 from lifecycle.http.models import (
     AccountView,
@@ -270,9 +271,8 @@ def activity(services: Services, caller: Caller) -> ActivityView:
 
 def charges(services: Services, caller: Caller, limit: int, cursor: str | None) -> ChargePage:
     caller.require_billing()
-    records, next_cursor = services.store.list_charges(
-        caller.account_id, limit=limit, cursor=cursor
-    )
+    after = cursors.resume_after(cursors.CHARGES, caller.account_id, cursor)
+    records, last_id = services.store.list_charges(caller.account_id, limit=limit, after=after)
     return ChargePage(
         items=[
             ChargeView(
@@ -287,7 +287,7 @@ def charges(services: Services, caller: Caller, limit: int, cursor: str | None) 
             )
             for r in records
         ],
-        next_cursor=next_cursor,
+        next_cursor=cursors.issue(cursors.CHARGES, caller.account_id, last_id),
     )
 
 

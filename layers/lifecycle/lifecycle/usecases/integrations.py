@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from lifecycle.http import cursors
 from lifecycle.http.caller import Caller
 from lifecycle.http.models import (
     Bulk,
@@ -21,7 +22,7 @@ from lifecycle.http.models import (
     Settings,
 )
 from lifecycle.http.problems import from_domain_error
-from lifecycle.ids import new_id
+from lifecycle.ids import is_issued, new_id
 from lifecycle.observability import record_events
 from lifecycle.rules.account import reopen_for_create
 from lifecycle.rules.errors import (
@@ -74,12 +75,26 @@ def _free_account(account_id: str, now: datetime) -> Account:
 def _load(
     services: Services, caller: Caller, integration_id: str, quote_id: str | None = None
 ) -> tuple[Account, Integration, dict[str, Any], Quote | None]:
+    _check_id(integration_id)
     loaded = services.store.load(caller.account_id, integration_id, quote_id)
     if loaded.integration is None:
         # The same answer for an unknown id and for another tenant's: the key is the caller's.
-        raise NotFound(f"No integration {integration_id!r} in this account.")
+        raise _not_found(integration_id)
     account = loaded.account or _free_account(caller.account_id, services.clock.now())
     return account, loaded.integration, loaded.settings or {}, loaded.quote
+
+
+def _check_id(integration_id: str) -> None:
+    """An id not of the form the system issues is unknown (api.md, Input limits), and is never
+    made into a key: a kilobyte of id would break DynamoDB's key limits."""
+    if not is_issued(integration_id, "int"):
+        raise _not_found(integration_id)
+
+
+def _not_found(integration_id: str) -> NotFound:
+    # The id is said back only when it has the issued form (64 characters, no odd ones).
+    named = repr(integration_id) if is_issued(integration_id, "int") else "with that id"
+    return NotFound(f"No integration {named} in this account.")
 
 
 def _view(
@@ -339,13 +354,14 @@ def get_integration(services: Services, caller: Caller, integration_id: str) -> 
 def list_integrations(
     services: Services, caller: Caller, *, status: Status | None, limit: int, cursor: str | None
 ) -> IntegrationPage:
+    after = cursors.resume_after(cursors.INTEGRATIONS, caller.account_id, cursor)
     page = services.store.list_integrations(
-        caller.account_id, limit=limit, cursor=cursor, status=status
+        caller.account_id, limit=limit, after=after, status=status
     )
     account = page.account or _free_account(caller.account_id, services.clock.now())
     return IntegrationPage(
         items=[_view(services, account, i, None) for i in page.integrations],
-        next_cursor=page.next_cursor,
+        next_cursor=cursors.issue(cursors.INTEGRATIONS, caller.account_id, page.last_id),
     )
 
 
@@ -370,8 +386,9 @@ def update_settings(
 
 
 def history(services: Services, caller: Caller, integration_id: str) -> HistoryView:
+    _check_id(integration_id)
     if services.store.get_integration(caller.account_id, integration_id) is None:
-        raise NotFound(f"No integration {integration_id!r} in this account.")
+        raise _not_found(integration_id)
     return HistoryView(
         items=history_items(services.store.history(caller.account_id, integration_id))
     )

@@ -76,6 +76,9 @@ class ChargeRecord:
     refund_id: str | None = None
     # The refunded line this one buys the same change again for (its guard moved here).
     supersedes: str | None = None
+    # The line that bought the same change again after this one was refunded: this one no
+    # longer holds the thing bought (it is kept, under its own id, for the ledger).
+    superseded_by: str | None = None
     # Bumped by every write: each write is conditioned on the revision it was decided from.
     revision: int = 0
 

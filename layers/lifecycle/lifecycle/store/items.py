@@ -435,6 +435,7 @@ def charge_attributes(charge: ChargeRecord) -> Item:
         ("refund_reason", charge.refund_reason),
         ("refund_id", charge.refund_id),
         ("supersedes", charge.supersedes),
+        ("superseded_by", charge.superseded_by),
     ):
         put_optional(item, name, s(value) if value else None)
     return item
@@ -465,5 +466,6 @@ def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
         refund_reason=get_s(item, "refund_reason"),
         refund_id=get_s(item, "refund_id"),
         supersedes=get_s(item, "supersedes"),
+        superseded_by=get_s(item, "superseded_by"),
         revision=get_n(item, "revision"),
     )

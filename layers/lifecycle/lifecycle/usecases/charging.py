@@ -318,6 +318,8 @@ def _charge(
         metadata={
             "account_id": account.id,
             "charge_id": record.id,
+            # Where the line is (it is keyed by what it bought): the webhook reads it directly.
+            "ledger_key": record.ledger_key,
             "integration_ids": ",".join(record.integration_ids),
             "kind": record.kind,
         },
@@ -453,7 +455,7 @@ def settle(
             )
         except Conflict:
             # Something moved (the line, or the state): decide again from what is stored now.
-            fresh = store.get_charge(line.account_id, line.id)
+            fresh = store.reload_charge(line)
             if fresh is None:
                 raise
             line = fresh
@@ -507,7 +509,7 @@ def refund(
         try:
             store.save_charge(stored, claimed)
         except Conflict:
-            fresh = store.get_charge(stored.account_id, stored.id)
+            fresh = store.reload_charge(stored)
             if fresh is None:
                 raise
             # Applied, refunded or claimed by someone else meanwhile: settle from what is there.
@@ -521,7 +523,7 @@ def refund(
         try:
             store.save_charge(stored, taken)
         except Conflict:
-            fresh = store.get_charge(stored.account_id, stored.id)
+            fresh = store.reload_charge(stored)
             if fresh is None:
                 raise
             return _after_lost_claim(services, fresh, line.stripe_payment_intent, actor, why)
@@ -624,7 +626,7 @@ def record_refund(
                 ]
             )
         except Conflict:
-            fresh = store.get_charge(line.account_id, line.id)
+            fresh = store.reload_charge(line)
             if fresh is None:
                 raise
             line = fresh
@@ -637,13 +639,15 @@ def record_refund(
 # ---------------------------------------------------------------------------- reconciling
 
 
-def reconcile(services: Services, account_id: str, charge_id: str) -> str:
+def reconcile(
+    services: Services, account_id: str, charge_id: str, ledger_key: str | None = None
+) -> str:
     """Settle one ledger line that may hold money not yet applied or refunded (the renewal
     sweep's reconciler): a payment whose request died after Stripe answered is applied, or
     refunded when it no longer applies; a refund left half-way is finished. Lines still owned
     by a live request (its lease) are left to it."""
     store = services.store
-    line = store.get_charge(account_id, charge_id)
+    line = store.get_charge(account_id, charge_id, ledger_key)
     if line is None or not line.unsettled:
         return "settled"
     if wall_clock() < line.lease_until:

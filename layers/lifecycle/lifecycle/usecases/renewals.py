@@ -159,7 +159,7 @@ def _lease_and_yield(
     position = 0
     # A run starts at a shard of its own: runs that overlap lease mostly different entries
     # instead of racing for the same ones (each still sends only what it leased).
-    first_shard = random.randrange(DUE_SHARDS)
+    first_shard = random.randrange(DUE_SHARDS)  # noqa: S311 - spreads work, guards nothing
     for page in services.store.due_pages(kind, now, page_size=size, first_shard=first_shard):
         if stop():
             return

@@ -83,7 +83,7 @@ START = utc(2027, 1, 1)  # 13 months: January 2027 to January 2028 (February has
 MONTHS = int(os.environ.get("SIM_MONTHS", "13"))
 INTEGRATIONS = int(os.environ.get("SIM_INTEGRATIONS", "1000000"))
 ACCOUNTS = int(os.environ.get("SIM_ACCOUNTS", "10000"))
-SAMPLE_INTEGRATIONS = int(os.environ.get("SIM_SAMPLE_INTEGRATIONS", "1500"))
+SAMPLE_INTEGRATIONS = int(os.environ.get("SIM_SAMPLE_INTEGRATIONS", "800"))
 # The share of the population simulated message by message: whole accounts (the largest
 # LARGEST_KEPT always, so the hottest partitions are real ones, then others drawn at random),
 # with the shared capacities (worker concurrency, the Stripe budget) scaled by the same share

@@ -14,32 +14,34 @@ What is modelled, and how:
   never charged again) and as many new ones sign up, so the population stays near 1,000,000.
   2% of renewal charges are declined; each retry (the rulebook's +1, +3, +7 days, the real
   `DUNNING_RETRY_OFFSETS`) succeeds half the time, and the last failure suspends.
-- The sweep every 15 minutes: reads the due index, leases what is due (1,000 leases a second,
-  ten side by side, with the real `Lease` policy) and sends it in batches of ten; SQS hands
-  batches of up to ten to at most `RenewalWorkerConcurrency` workers (Lambda's
-  MaximumConcurrency), each renewing its batch one message after the other and pacing its
-  Stripe calls at the budget / concurrency (the real `RateLimiter`'s rule); DynamoDB round trips
-  of 4 to 8 ms; Stripe's latency log-normal (median 450 ms, p99 about 1.5 s: an assumption, not
-  localstripe's, which answers in milliseconds), 0.1% of calls time out (the adapter's 10 s),
-  the message fails and SQS delivers it again after the visibility timeout (24 minutes), when
-  the worker reconciles instead of charging again.
-- DynamoDB partitions: every write and read unit is counted per partition and per second (the
-  account's partition: its integrations and its ledger; the due index's 16 shards), against
-  1,000 write and 3,000 read units per partition per second; a write over the limit waits for
-  the next second (throttled, retried by the SDK).
+- The sweep every 15 minutes (a SimPy process; the model's clock): reads the due index, leases
+  what is due (1,000 leases a second, ten side by side, the real `Lease` policy) and sends it
+  in batches of ten. SQS hands the messages to at most `RenewalWorkerConcurrency` workers
+  (Lambda's MaximumConcurrency), first come first served; each message is a load, the ledger
+  line, the Stripe call (each worker paces its calls at budget / concurrency, the real
+  `RateLimiter`'s rule), the commit: DynamoDB round trips of 4 to 8 ms; Stripe's latency
+  log-normal (median 450 ms, p99 about 1.45 s: an assumption, localstripe answers in
+  milliseconds); 0.1% of calls time out (the adapter's 10 s), the message fails and SQS
+  delivers it again after the visibility timeout (24 minutes), when the worker reconciles.
+  The worker pool of each run is a c-server FIFO queue computed in closed form (numpy): a
+  message is done when the work queued before it has been done by the c workers, and not
+  before its arrival plus its own service; work left from a run is carried to the next.
+  That keeps all 13,000,000 renewals in the model (per-message events would take an hour in
+  Python on two cores) without sampling the population: its time, per run, is the events'.
+- DynamoDB partitions: the units of each lease and renewal are counted per partition and per
+  second (the account's partition: its integrations and its ledger; the due index's 16
+  shards) against 1,000 write and 3,000 read units per partition per second.
 - The real code decides: a sample of accounts (SAMPLE_INTEGRATIONS integrations, whole
   accounts) lives in the real `Store` over an in-memory DynamoDB (`bench.memory_dynamodb`):
   the real `renewals.sweep_batches` leases and sends them and the real `renewals.renew`
   (decide_renewal, collect, settle, commit) renews them at their simulated time, against a
-  payments fake whose outcome is the model's draw. Their ledger and the fake's PaymentIntents
-  give the charges per renewal, and the units their DynamoDB calls consume are what every
-  other renewal is charged in the partitions and in the cost. The rest of the population
-  takes the same path in time (sweep, lease, queue, worker, Stripe) without the code: running
-  13,000,000 renewals through it would take hours; the sample shows what the code does, the
-  population what the load does.
+  payments fake whose outcome is the model's draw (the ledger's wall-clock leases read the
+  model's clock). Their ledger and the fake's PaymentIntents give the charges per renewal,
+  and the units their DynamoDB calls consume are what every renewal is charged in the
+  partitions and in the cost. The rest of the population takes the same path in time.
 
 Per day it reports due, renewed, lateness after due (p50, p99, max), enqueues and charges per
-renewal, the hottest partition's share of its limit, and per month the AWS cost; it checks its
+renewal, the hottest partition's share of its limit, and the month's AWS cost; it checks its
 prediction of `make bench-month` (300 renewals on the local stack) against that measurement;
 it writes bench/simulation.json and bench/simulation-worst-day.png.
 """
@@ -56,7 +58,7 @@ import time
 from array import array
 from collections import Counter, defaultdict, deque
 from collections.abc import Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,13 +86,6 @@ MONTHS = int(os.environ.get("SIM_MONTHS", "13"))
 INTEGRATIONS = int(os.environ.get("SIM_INTEGRATIONS", "1000000"))
 ACCOUNTS = int(os.environ.get("SIM_ACCOUNTS", "10000"))
 SAMPLE_INTEGRATIONS = int(os.environ.get("SIM_SAMPLE_INTEGRATIONS", "800"))
-# The share of the population simulated message by message: whole accounts (the largest
-# LARGEST_KEPT always, so the hottest partitions are real ones, then others drawn at random),
-# with the shared capacities (worker concurrency, the Stripe budget) scaled by the same share
-# and the counts scaled back. Lateness, enqueues and charges per renewal, and each account's
-# partition load are per renewal or per account: they are not scaled.
-SCALE = float(os.environ.get("SIM_SCALE", "0.05"))
-LARGEST_KEPT = 20
 SEED = int(os.environ.get("SIM_SEED", "17"))
 DAY = 86_400
 SLOT = 900  # the renewal sweep's rate (template.yaml: rate(15 minutes))
@@ -191,26 +186,6 @@ def population(rng: np.random.Generator, integrations: int, accounts: int) -> Po
     )
 
 
-def simulated_accounts(people: Population, share: float, rng: np.random.Generator) -> np.ndarray:
-    """Whole accounts holding about `share` of the integrations: the LARGEST_KEPT largest, then
-    others at random (the same for every scenario: the generator is seeded)."""
-    order = np.argsort(-people.sizes)
-    kept = list(order[:LARGEST_KEPT])
-    rest = np.random.default_rng(SEED + 1).permutation(order[LARGEST_KEPT:])
-    total = int(people.sizes[kept].sum())
-    want = share * people.sizes.sum()
-    for a in rest:
-        if total >= want:
-            break
-        kept.append(a)
-        total += int(people.sizes[a])
-    return np.array(kept)
-
-
-def sample_ids(people: Population, sample: Sample) -> np.ndarray:
-    return np.flatnonzero(np.isin(people.account, list(sample.accounts)))
-
-
 def clamped_days(months: int) -> np.ndarray:
     """[month, anchor day] -> the day of that month a period anchored on that day ends on,
     from the real `add_month` (month 0 is START's)."""
@@ -301,8 +276,7 @@ class Sample:
 
 
 def build_sample(people: Population, rng: np.random.Generator, months: int) -> Sample:
-    largest = set(np.argsort(-people.sizes)[:LARGEST_KEPT].tolist())
-    order = [a for a in rng.permutation(len(people.sizes)) if a not in largest]
+    order = rng.permutation(len(people.sizes)).tolist()
     chosen, total = [], 0
     for a in order:
         if total >= SAMPLE_INTEGRATIONS:
@@ -400,35 +374,18 @@ class Model:
         self.s, self.p, self.sample, self.rng, self.a = scenario, people, sample, rng, assumptions
         self.months = months
         self.env = simpy.Environment()
-        self.queue: deque[Message] = deque()
-        self.wake = self.env.event()
         self.days: dict[int, Day] = defaultdict(Day)
         self.clamp = clamped_days(months)
-        simulated = simulated_accounts(people, SCALE, rng)
-        self.alive = np.isin(people.account, simulated) & ~np.isin(
-            people.account, list(sample.accounts)
-        )
-        self.scale = people.account.size / max(
-            int(self.alive.sum()) + len(sample_ids(people, sample)), 1
-        )
-        self.retries: list[
-            tuple[float, int, int, int, int]
-        ] = []  # due, seq, account, attempt, index
+        self.alive = ~np.isin(people.account, list(sample.accounts))
+        self.retries: list[tuple[float, int, int, int, int]] = []  # due, seq, account, attempt, i
         self._seq = 0
-        # (partition, second) -> units: an account's partition by its number, a due-index
-        # shard as -1 - shard
-        self.writes: dict[tuple[int, int], float] = defaultdict(float)
-        self.reads: dict[tuple[int, int], float] = defaultdict(float)
-        self.workers = max(1, round(scenario.concurrency * SCALE))
-        # Each worker paces itself at budget / concurrency, whatever the scale.
         self.interval = scenario.concurrency / scenario.stripe_per_second
         self.lease = renewals.Lease(per_second=scenario.stripe_per_second)
         self.units_write = 16.0  # per renewal, refined from the sample as it runs
         self.units_read = 2.0
-        self.leases: list[tuple[float, int, Message]] = []  # the population's in-flight entries
         self._pointer = 0
-        self._pool_at = POOL
-        self._pool: tuple[Any, Any, Any] = ([], [], [])
+        self.pool_free = 0.0
+        self.recent: list[np.ndarray] = []
         self._month = -1
         self.sent_real = 0
         self.horizon = month_start(months)
@@ -468,19 +425,18 @@ class Model:
         self.p.second[cancelled] = tod
         self.alive[cancelled] = True
 
-    def _take_due(self, now: float) -> list[Message]:
-        """Everything due at `now` not yet handed out: this month's renewals, the retries, and
-        entries whose lease ended before a worker moved them (sent again, as the sweep would)."""
-        found: list[Message] = []
+    def _take_due(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Everything due at `now` not yet handed out (due, account, integration, attempt):
+        this month's renewals and the dunning retries, by due time."""
+        parts = []
         while True:
             end = int(np.searchsorted(self.due_times, now, side="right"))
-            found.extend(
-                Message(d, a, 1, index=i)
-                for d, a, i in zip(
-                    self.due_times[self._pointer : end].tolist(),
-                    self.due_accounts[self._pointer : end].tolist(),
-                    self.due_index[self._pointer : end].tolist(),
-                    strict=True,
+            parts.append(
+                (
+                    self.due_times[self._pointer : end],
+                    self.due_accounts[self._pointer : end],
+                    self.due_index[self._pointer : end],
+                    np.ones(end - self._pointer, dtype=np.int8),
                 )
             )
             self._pointer = end
@@ -489,58 +445,159 @@ class Model:
             if month_start(self._month + 1) > now:
                 break
             self._next_month()
+        retries = []
         while self.retries and self.retries[0][0] <= now:
             due, _, account, attempt, index = heapq.heappop(self.retries)
-            found.append(Message(due, account, attempt, index=index))
-        while self.leases and self.leases[0][0] <= now:
-            _, _, message = heapq.heappop(self.leases)
-            if not message.done:
-                again = replace(message, receives=0, original=message.original or message)
-                found.append(again)
-        return found
-
-    # -- processes --------------------------------------------------------------------------
+            retries.append((due, account, index, attempt))
+        if retries:
+            columns = list(zip(*retries, strict=True))
+            parts.append(
+                (
+                    np.array(columns[0], dtype=np.float64),
+                    np.array(columns[1], dtype=np.int32),
+                    np.array(columns[2], dtype=np.int64),
+                    np.array(columns[3], dtype=np.int8),
+                )
+            )
+        dues, accounts, indexes, attempts = zip(*parts, strict=True)
+        return (
+            np.concatenate(dues),
+            np.concatenate(accounts),
+            np.concatenate(indexes),
+            np.concatenate(attempts),
+        )
 
     def sweep(self) -> Generator[Any, Any]:
+        """Every 15 minutes: the sweep leases and sends what is due, and the worker pool
+        renews it (`_pool`); the sample's messages go through the real code."""
         self._next_month()
         while self.env.now < self.horizon + 8 * DAY:
             now = self.env.now
-            messages = self._take_due(now)
-            base = self.lease.base.total_seconds()
-            per = SCALE / self.lease.per_second  # the n-th of the whole run, at the budget
-            for n, message in enumerate(messages):
-                self._seq += 1
-                heapq.heappush(
-                    self.leases, (now + base + n * per, self._seq, message.original or message)
-                )
-            messages.extend(self._real_sweep(now))
-            day = self.days[int(now // DAY)]
-            self._flush(now - 3600)
-            # The sweep's own work: the index pages read, a lease written per entry (the
-            # account's partition, and twice the shard's in the index), at its lease rate.
-            rate = self.a.sweep_leases_per_second * SCALE
-            shard_units = 2 / SCALE  # the whole population's entries share the 16 shards
-            writes = self.writes
-            for n, message in enumerate(messages):
-                second = int(now + n / rate)
-                writes[(message.account, second)] += 1
-                shard = (message.index if message.index >= 0 else message.account) % 16
-                writes[(-1 - shard, second)] += shard_units
-                of_due = self.days[int(message.due // DAY)]
-                if message.original is None and message.attempt:
-                    of_due.due += 1
-                of_due.enqueued += 1
-            for n in range(0, len(messages), 10):
-                available = now + (n + 10) / rate
-                self.env.process(self._send(messages[n : n + 10], available - now))
-            day.depth.append((now, len(self.queue) + len(messages)))
+            due, account, index, attempt = self._take_due(now)
+            real = self._real_sweep(now)
+            self._pool(now, due, account, index, attempt, real)
             yield self.env.timeout(SLOT)
 
-    def _send(self, batch: list[Message], delay: float) -> Generator[Any, Any]:
-        yield self.env.timeout(delay)
-        self.queue.extend(batch)
-        if not self.wake.triggered:
-            self.wake.succeed()
+    def _pool(
+        self,
+        now: float,
+        due: np.ndarray,
+        account: np.ndarray,
+        index: np.ndarray,
+        attempt: np.ndarray,
+        real: list[Message],
+    ) -> None:
+        """One sweep run's messages through SQS and the workers.
+
+        The sweep leases and sends them at its lease rate, in batches of ten; the pool of
+        `concurrency` workers takes them first come first served, each message a load, the
+        ledger line, the Stripe call (paced at budget / concurrency per worker), the commit.
+        The pool is a c-server FIFO queue computed in closed form for the run (numpy): a
+        message finishes when its share of the work queued before it is done by c workers,
+        and never before its own arrival plus its own service; work left from earlier runs
+        is carried over. A timed-out call (0.1%) keeps a worker for the adapter's timeout and
+        comes back after SQS's visibility timeout, handled then without the queue."""
+        a, rng = self.a, self.rng
+        ghosts = due.size
+        n = ghosts + len(real)
+        if n == 0:
+            self.days[int(now // DAY)].depth.append((now, 0))
+            return
+        lease_rate = a.sweep_leases_per_second
+        arrival = now + np.ceil((np.arange(n) + 1) / 10) * 10 / lease_rate
+        latency = rng.lognormal(math.log(a.stripe_median_s), a.stripe_sigma, n)
+        trips = rng.uniform(*a.db_round_trip_s, (n, 3))
+        draws = rng.random((n, 2))
+        timed_out = draws[:, 0] < a.stripe_timeout
+        stripe = np.where(timed_out, a.adapter_timeout_s, latency)
+        service = trips[:, 0] + np.maximum(self.interval, trips[:, 1] + stripe) + trips[:, 2]
+        service += 0.002  # the invocation's share of a batch of ten
+        c = self.s.concurrency
+        start = max(float(arrival[0]), self.pool_free)
+        finish = np.maximum(start + np.cumsum(service) / c, arrival + service)
+        self.pool_free = float(finish[-1])
+        finish = np.where(timed_out, finish + a.visibility_timeout_s + service, finish)
+        self.recent.append(finish)
+        self.recent = self.recent[-16:]
+        # Queue depth through the run (sent and not yet done), for the worst day's plot.
+        for minute in range(0, SLOT, 60):
+            moment = now + minute
+            waiting = sum(int(np.count_nonzero(f > moment)) for f in self.recent)
+            self.days[int(moment // DAY)].depth.append((moment, waiting))
+
+        # The population: lateness by the day it fell due, outcomes, dunning retries.
+        g_finish = finish[:ghosts]
+        declined = np.where(
+            attempt <= 1, draws[:ghosts, 1] < a.declined, draws[:ghosts, 1] >= a.retry_recovers
+        )
+        due_day = (due // DAY).astype(np.int64)
+        for d in np.unique(due_day):
+            mine = due_day == d
+            target = self.days[int(d)]
+            target.lateness.extend((g_finish[mine] - due[mine]).tolist())
+            count = int(np.count_nonzero(mine))
+            target.due += count
+            target.enqueued += count
+            target.handled += count
+        finish_day = (g_finish // DAY).astype(np.int64)
+        days, counts = np.unique(finish_day[~declined], return_counts=True)
+        for d, count in zip(days.tolist(), counts.tolist(), strict=True):
+            self.days[d].renewed += count
+        for k in np.flatnonzero(declined).tolist():
+            self.days[int(finish_day[k])].declined += 1
+            tried = int(attempt[k])
+            if tried > len(DUNNING_RETRY_OFFSETS):
+                self.alive[index[k]] = False  # suspended: no further renewals
+                continue
+            end = float(due[k]) - (
+                DUNNING_RETRY_OFFSETS[tried - 2].total_seconds() if tried > 1 else 0.0
+            )
+            retry = end + DUNNING_RETRY_OFFSETS[tried - 1].total_seconds()
+            self._seq += 1
+            heapq.heappush(
+                self.retries, (retry, self._seq, int(account[k]), tried + 1, int(index[k]))
+            )
+
+        # The sample, through the real code at the moment its message is handled.
+        for k, message in enumerate(real):
+            at = ghosts + k
+            if timed_out[at]:
+                # The charge's answer is lost (it went through half the time); SQS delivers
+                # the message again after its visibility timeout: the worker reconciles.
+                first = float(finish[at]) - a.visibility_timeout_s - float(service[at])
+                self._real(message, first, PaymentOutcome.PENDING, taken=draws[at, 0] < 0.5)
+            self._real(message, float(finish[at]), None, taken=True, draw=float(draws[at, 1]))
+            if message.attempt:
+                self.days[int(message.due // DAY)].enqueued += 1
+
+        # Partitions, per second: the lease (a unit on the account's partition, two on its
+        # index shard) at the lease rate, the renewal's units when it is done.
+        accounts = np.concatenate([account, np.array([m.account for m in real], dtype=np.int64)])
+        shards = np.concatenate([index % 16, accounts[ghosts:] % 16])
+        lease_second = (now + np.arange(n) / lease_rate).astype(np.int64)
+        done_second = finish.astype(np.int64)
+        self._hottest(accounts, lease_second, 1.0, a.partition_wcu, "account")
+        self._hottest(accounts, done_second, self.units_write, a.partition_wcu, "account")
+        self._hottest(accounts, done_second, self.units_read, a.partition_rcu, "account")
+        self._hottest(shards, lease_second, 2.0, a.partition_wcu, "DueIndex shard")
+        self._hottest(shards, done_second, 2.0, a.partition_wcu, "DueIndex shard")
+        self.days[int(now // DAY)].worker_seconds += float(service.sum())
+
+    def _hottest(
+        self, partition: np.ndarray, second: np.ndarray, units: float, limit: float, kind: str
+    ) -> None:
+        """The busiest (partition, second) of these writes or reads against the limit, kept
+        for the day of that second (each kind of unit apart)."""
+        if partition.size == 0:
+            return
+        key = partition.astype(np.int64) * 10_000_000_000 + second
+        keys, counts = np.unique(key, return_counts=True)
+        top = int(np.argmax(counts))
+        share = float(counts[top]) * units / limit
+        day = self.days[int(keys[top] % 10_000_000_000) // DAY]
+        if share > day.hottest_write:
+            day.hottest_write = share
+            day.hottest_partition = f"{kind} {int(keys[top] // 10_000_000_000)}"
 
     def _real_sweep(self, now: float) -> list[Message]:
         earliest = self.sample.client.earliest("DUE#renewal#")
@@ -568,126 +625,10 @@ class Model:
     def _iso(seconds: float) -> str:
         return (START + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ$")
 
-    def worker(self) -> Generator[Any, Any]:
-        a = self.a
-        next_call = 0.0
-        while True:
-            while not self.queue:
-                if self.wake.triggered:
-                    self.wake = self.env.event()
-                yield self.wake
-            batch = [self.queue.popleft() for _ in range(min(10, len(self.queue)))]
-            t = self.env.now + 0.02  # the poller's hand-over and the invocation
-            began = t
-            n = len(batch)
-            latencies, trips, draws = self._randoms(n)
-            for k, message in enumerate(batch):
-                message.receives += 1
-                trip = trips[k]
-                draw = draws[k]
-                t += trip[0]  # load
-                t = max(t, next_call)
-                next_call = t + self.interval
-                t += trip[1]  # the ledger line, before Stripe
-                timed_out = draw[0] < a.stripe_timeout and message.receives == 1
-                if timed_out:
-                    t += a.adapter_timeout_s
-                    self.env.process(self._redeliver(message, a.visibility_timeout_s))
-                    if message.real is not None:
-                        self._real(message, t, PaymentOutcome.PENDING, taken=draw[2] < 0.5)
-                    continue
-                t += latencies[k]
-                t += trip[2]  # the commit
-                t = self._throttle(message.account, t)
-                if message.real is not None:
-                    self._real(message, t, None, taken=True, draw=draw[1])
-                else:
-                    self._ghost(message, t, draw[1])
-            self.days[int(began // DAY)].worker_seconds += t - began
-            self.days[int(began // DAY)].depth.append((began, len(self.queue)))
-            yield self.env.timeout(t - self.env.now)
-
-    def _randoms(self, n: int) -> tuple[Any, Any, Any]:
-        """Stripe latencies, round trips and uniform draws for `n` messages, from pools drawn
-        a million at a time (numpy per batch of ten would cost more than the model)."""
-        if self._pool_at + n > POOL:
-            a = self.a
-            self._pool = (
-                self.rng.lognormal(math.log(a.stripe_median_s), a.stripe_sigma, POOL).tolist(),
-                self.rng.uniform(*a.db_round_trip_s, (POOL, 3)).tolist(),
-                self.rng.random((POOL, 3)).tolist(),
-            )
-            self._pool_at = 0
-        at = self._pool_at
-        self._pool_at += n
-        latencies, trips, draws = self._pool
-        return latencies[at : at + n], trips[at : at + n], draws[at : at + n]
-
-    def _redeliver(self, message: Message, after: float) -> Generator[Any, Any]:
-        yield self.env.timeout(after)
-        self.queue.append(message)
-        if not self.wake.triggered:
-            self.wake.succeed()
-
-    def _throttle(self, account: int, t: float) -> float:
-        writes = self.writes
-        second = int(t)
-        while writes[(account, second)] + self.units_write > self.a.partition_wcu:
-            second += 1  # throttled: the SDK retries in the next second
-            t = float(second)
-        writes[(account, second)] += self.units_write
-        self.reads[(account, second)] += self.units_read
-        return t
-
     def _declined(self, message: Message, draw: float) -> bool:
         if message.attempt <= 1:
             return draw < self.a.declined
         return draw >= self.a.retry_recovers
-
-    def _ghost(self, message: Message, t: float, draw: float) -> None:
-        entry = message.original or message
-        if entry.done:
-            return  # a second send of an entry already moved on: the worker finds it not due
-        entry.done = True
-        day = self.days[int(message.due // DAY)]
-        day.handled += 1
-        day.lateness.append(t - message.due)
-        if not self._declined(message, draw):
-            self.days[int(t // DAY)].renewed += 1
-            return
-        self.days[int(t // DAY)].declined += 1
-        if message.attempt > len(DUNNING_RETRY_OFFSETS):
-            self.days[int(t // DAY)].suspended += 1
-            self.alive[message.index] = False  # suspended: no further renewals
-            return
-        end = message.due - (
-            DUNNING_RETRY_OFFSETS[message.attempt - 2].total_seconds() if message.attempt > 1 else 0
-        )
-        retry = end + DUNNING_RETRY_OFFSETS[message.attempt - 1].total_seconds()
-        self._seq += 1
-        heapq.heappush(
-            self.retries, (retry, self._seq, message.account, message.attempt + 1, message.index)
-        )
-
-    def _flush(self, before: float) -> None:
-        """Fold the per-second unit counts older than `before` into each day's hottest share."""
-        limit = before
-        for counts, capacity, read in (
-            (self.writes, self.a.partition_wcu, False),
-            (self.reads, self.a.partition_rcu, True),
-        ):
-            old = [k for k in counts if k[1] < limit]
-            for key in old:
-                share = counts.pop(key) / capacity
-                day = self.days[key[1] // DAY]
-                if read:
-                    day.hottest_read = max(day.hottest_read, share)
-                elif share > day.hottest_write:
-                    name = key[0]
-                    day.hottest_write = share
-                    day.hottest_partition = (
-                        f"DueIndex shard {-1 - name:02d}" if name < 0 else f"account {name}"
-                    )
 
     def _real(
         self,
@@ -735,15 +676,7 @@ class Model:
 
     def run(self) -> None:
         self.env.process(self.sweep())
-        for _ in range(self.workers):
-            self.env.process(self.worker())
         self.env.run(until=self.horizon + 8 * DAY)
-
-    def partitions(self) -> None:
-        self._flush(math.inf)
-
-
-# ---------------------------------------------------------------------------- the run
 
 
 def _percentile(values: array[float], q: float) -> float:
@@ -789,7 +722,6 @@ def cost(days: dict[int, Day], model: Model, scenario: Scenario) -> dict[str, An
 
 
 def summarise(model: Model, scenario: Scenario) -> dict[str, Any]:
-    model.partitions()
     sample = model.sample
     per_day = []
     for index in sorted(model.days):
@@ -799,16 +731,16 @@ def summarise(model: Model, scenario: Scenario) -> dict[str, Any]:
         per_day.append(
             {
                 "day": (START + timedelta(days=index)).date().isoformat(),
-                "due": round(d.due * model.scale),
-                "renewed": round(d.renewed * model.scale),
-                "declined": round(d.declined * model.scale),
+                "due": d.due,
+                "renewed": d.renewed,
+                "declined": d.declined,
                 "lateness_p50_s": round(_percentile(d.lateness, 50), 1),
                 "lateness_p99_s": round(_percentile(d.lateness, 99), 1),
                 "lateness_max_s": round(max(d.lateness) if d.lateness else 0.0, 1),
                 "enqueues_per_renewal": round(d.enqueued / d.due, 3) if d.due else None,
                 "hottest_partition_share": round(max(d.hottest_write, d.hottest_read), 3),
                 "hottest_partition": d.hottest_partition,
-                "queue_depth_max": round(max((q for _, q in d.depth), default=0) * model.scale),
+                "queue_depth_max": max((q for _, q in d.depth), default=0),
             }
         )
     # The worst day: the most due (the month-end pile-up); the latest p99 is reported beside.
@@ -850,10 +782,9 @@ def summarise(model: Model, scenario: Scenario) -> dict[str, Any]:
         "cost": cost(model.days, model, scenario),
         "per_day": per_day,
         "worst_day_trace": {
-            "queue_depth": [
-                (t, round(q * model.scale))
-                for t, q in model.days[_day_index(str(worst["day"]))].depth
-            ][:20000],
+            "queue_depth": [(t, q) for t, q in model.days[_day_index(str(worst["day"]))].depth][
+                :20000
+            ],
         },
     }
 

@@ -9,6 +9,7 @@ bought at most once.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import Counter
@@ -42,7 +43,7 @@ from tests import factories
 
 pytestmark = pytest.mark.integration
 
-TRIALS = 20
+TRIALS = int(os.environ.get("MONEY_TRIALS", "20"))  # `make mutation` runs fewer
 T0 = factories.ANCHOR
 NOW = T0 + timedelta(days=10)  # inside the first period: an unfreeze costs a prorated amount
 

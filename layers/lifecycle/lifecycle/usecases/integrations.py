@@ -28,6 +28,7 @@ from lifecycle.rules.account import reopen_for_create
 from lifecycle.rules.errors import (
     Conflict,
     DomainError,
+    InvalidTransition,
     NotFound,
     QuoteExpired,
     QuoteRequired,
@@ -224,7 +225,14 @@ def reactivate(
         caller.require_billing()
         if paid_through(services, account.id, quote_id):
             return _view(services, account, integration, settings)  # a retry of a paid quote
-    outcome = outcome_of(integration, Action.REACTIVATE)
+    try:
+        outcome = outcome_of(integration, Action.REACTIVATE)
+    except InvalidTransition:
+        if quote_id is None:
+            raise
+        # The quote was for a state the integration is no longer in (another request paid or
+        # changed it first): stale, and nothing is charged.
+        raise _stale_quote(quote, integration.status.value) from None
     line = reactivation_line(integration, now, services.catalog)
     paid = outcome in PAID_OUTCOMES and line is not None
     if not paid:
@@ -242,6 +250,20 @@ def reactivate(
             "This reactivation costs money: review the quote and present its id to pay.",
             quote=quote_view(_new_quote(services, account, integration, line)).model_dump(),
         )
+    return _pay_quote(services, caller, account, integration, settings, quote, line, now)
+
+
+def _pay_quote(
+    services: Services,
+    caller: Caller,
+    account: Account,
+    integration: Integration,
+    settings: dict[str, Any],
+    quote: Quote | None,
+    line: QuoteLine,
+    now: datetime,
+) -> IntegrationView:
+    """A paid reactivation against its quote: checked, charged once, applied or refunded."""
     if quote is None:
         raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
     if quote.scope != "integration" or set(quote.versions) != {integration.id}:

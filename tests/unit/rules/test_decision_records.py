@@ -616,13 +616,40 @@ def test_a_paid_account_reactivation_records_one_charge_for_every_suspended_inte
         integration_ids=("int_a", "int_b"),
         idempotency_key="quote:q",
     )
+    assert decision.before == subject
+    assert decision.after == replace(
+        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=at, version=2
+    )
     assert [d.after.id for d in decision.integrations] == ["int_a", "int_b"]
     assert [d.events[0].data["amount"] for d in decision.integrations] == [4900, 900]
+    assert {d.history[0].actor for d in decision.integrations} == {"user:alice"}
+    assert [d.after.anchor for d in decision.integrations] == [at, at]
     assert decision.events == (
         account_event(decision.after, DetailType.ACCOUNT_REACTIVATED, at=at, amount=5800),
     )
     assert decision.activity == (
         line("account_reactivated", at=at, amount=5800, integrations=["int_a", "int_b"]),
+    )
+
+
+def test_a_disabled_account_with_nothing_to_bring_back_is_reactivated_for_free():
+    subject = account(
+        status=AccountStatus.DISABLED,
+        status_changed_at=END,
+        cancellation=Cancellation(CancelReason.OTHER, None, ANCHOR),
+    )
+    only_non_payment = [
+        integration(Status.SUSPENDED, suspension_reason=SuspensionReason.NON_PAYMENT)
+    ]
+    decision = run(subject, AccountAction.REACTIVATE, only_non_payment)
+    after = replace(
+        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
+    )
+    assert decision == AccountDecision(
+        before=subject,
+        after=after,
+        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
+        activity=(line("account_reactivated", amount=0, integrations=[]),),
     )
 
 

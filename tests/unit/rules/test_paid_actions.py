@@ -103,6 +103,8 @@ def test_an_unfreeze_applies_to_the_frozen_period_it_was_bought_for():
     assert result.integration.after.version == frozen.version + 1
     assert [e.detail_type for e in result.events] == [DetailType.INTEGRATION_REACTIVATED]
     assert result.events[0].data["amount"] == 4000
+    assert (result.events[0].at, result.integration.history[0].actor) == (NOW, "user:alice")
+    assert result.account is None
 
 
 @pytest.mark.parametrize(
@@ -126,6 +128,7 @@ def test_an_unfreeze_that_no_longer_applies_is_stale(now_state):
     result = apply(action, None, *([current] if current else []))
     assert isinstance(result, NotApplicable)
     assert isinstance(result.error, QuoteStale)
+    assert result.error.extra == {"current_status": current.status.value if current else "deleted"}
 
 
 @pytest.mark.parametrize("status", [AccountStatus.CANCEL_PENDING, AccountStatus.DISABLED])
@@ -145,6 +148,8 @@ def test_a_reinstatement_applies_to_the_suspension_it_was_bought_for():
     assert isinstance(result, Applied)
     after = result.integration.after
     assert (after.status, after.anchor, after.current_period_start) == (Status.ACTIVE, NOW, NOW)
+    assert result.integration.history[0].actor == "user:alice"
+    assert result.events[0].data == {"amount": 4900}
 
 
 def test_a_reinstatement_of_another_suspension_is_stale():
@@ -162,6 +167,11 @@ def test_a_create_applies_once_and_reopens_a_disabled_account():
     result = apply(action, account(status=AccountStatus.DISABLED))
     assert isinstance(result, Applied)
     assert result.integration.after.id == "int_new"
+    assert (result.integration.after.created_at, result.integration.history[0].actor) == (
+        NOW,
+        "user:alice",
+    )
+    assert result.account.activity[0].actor == "user:alice"
     assert result.integration.charge is None  # paid already: nothing more to collect
     assert result.account.after.status is AccountStatus.ACTIVE
     existing = integration(Status.ACTIVE, integration_id="int_new")
@@ -181,7 +191,10 @@ def test_an_account_reactivation_applies_to_the_same_disabled_account_and_integr
     result = apply(action, closed, *subjects, amount=9800)
     assert isinstance(result, Applied)
     assert result.account.after.status is AccountStatus.ACTIVE
+    assert result.account.after.status_changed_at == NOW
     assert sorted(d.after.id for d in result.account.integrations) == ["int_a", "int_b"]
+    assert {d.history[0].actor for d in result.account.integrations} == {"user:alice"}
+    assert result.account.events[0].data["amount"] == 9800
     assert result.account.charge is None
     # One of them gone since (cancelled: deleted at once): the quote's set changed.
     assert isinstance(apply(action, closed, subjects[0], amount=9800), NotApplicable)
@@ -198,6 +211,7 @@ def test_a_renewal_applies_to_its_period_at_its_price():
     result = apply(RenewalPaid(active.id, end), None, active, amount=4900, at=end)
     assert isinstance(result, Applied)
     assert result.integration.after.current_period_start == end
+    assert result.events[-1].at == end and result.events[-1].data["amount"] == 4900
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ unfreeze, and a payment racing a member's cancel. Counted in localstripe and in 
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -13,7 +12,8 @@ import pytest
 
 from lifecycle.rules.calendar import parse_instant
 from local.localstripe import payment_intents, refunds
-from tests.e2e.conftest import LocalStack, Response, Tenant, advance_to
+from tests.concurrency import race
+from tests.e2e.conftest import LocalStack, Tenant, advance_to
 
 pytestmark = pytest.mark.e2e
 
@@ -30,22 +30,6 @@ def _frozen(tenant: Tenant, count: int) -> list[dict[str, Any]]:
     frozen = [tenant.integration(item["id"]).body for item in created]
     assert {item["status"] for item in frozen} == {"frozen"}
     return frozen
-
-
-def _at_once(*requests: Any) -> list[Response]:
-    barrier = threading.Barrier(len(requests))
-    answers: list[Any] = [None] * len(requests)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        answers[index] = requests[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
 
 
 def _stripe(stack: LocalStack) -> str:
@@ -76,7 +60,7 @@ def test_two_quotes_for_one_unfreeze_paid_at_once_over_http_charge_once(stack: L
         quotes = [tenant.get(f"{path}/reactivation-quote").body for _ in range(2)]
         before = _money(stack, tenant, subject["id"])
         assert quotes[0]["id"] != quotes[1]["id"] and quotes[0]["amount"] > 0
-        answers = _at_once(
+        answers = race(
             *(partial(tenant.post, f"{path}/reactivate", {"quote_id": q["id"]}) for q in quotes)
         )
         statuses = sorted(a.status for a in answers)
@@ -102,7 +86,7 @@ def test_paying_while_a_member_cancels_over_http_never_keeps_money_without_the_s
         path = f"/v1/integrations/{subject['id']}"
         quote = tenant.get(f"{path}/reactivation-quote").body
         before = _money(stack, tenant, subject["id"])
-        paid, cancelled = _at_once(
+        paid, cancelled = race(
             partial(tenant.post, f"{path}/reactivate", {"quote_id": quote["id"]}),
             partial(stack.api.post, f"{path}/cancel", {"reason": "other"}, token=member),
         )

@@ -10,10 +10,8 @@ bought at most once.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -40,6 +38,7 @@ from lifecycle.usecases import integrations
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, create_customer_with_card, payment_intents, refunds
 from tests import factories
+from tests.concurrency import race
 
 pytestmark = pytest.mark.integration
 
@@ -162,26 +161,6 @@ def shop(store, localstripe_base) -> Shop:
         catalog=DEFAULT_CATALOG,
     )
     return Shop(services, localstripe_base, customer, account)
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls at the same moment in threads; each result, or the DomainError raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = call()
-        except DomainError as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _name(result: Any) -> str:

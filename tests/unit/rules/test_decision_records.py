@@ -30,11 +30,9 @@ from lifecycle.rules.errors import (
 )
 from lifecycle.rules.integration import (
     Action,
-    Command,
     NewIntegration,
     QuoteRef,
     create,
-    decide,
     deletion_decision,
 )
 from lifecycle.rules.model import (
@@ -70,22 +68,10 @@ from lifecycle.rules.quotes import (
     reactivation_line,
 )
 from lifecycle.rules.renewal import decide_renewal, renewed, suspension
-from tests.factories import ANCHOR, CATALOG, account, integration
+from tests.factories import ALICE, ANCHOR, CATALOG, MID, account, act, integration
 
-ALICE = user("alice")
-MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
 END = utc(2026, 12, 21, 10)
 NEXT_END = utc(2027, 1, 21, 10)
-
-
-def act(subject, action, at=MID, account_status=AccountStatus.ACTIVE, **command):
-    return decide(
-        subject,
-        Command(action, ALICE, **command),
-        at,
-        account_status=account_status,
-        catalog=CATALOG,
-    )
 
 
 def event(subject, detail_type, at=MID, **data):

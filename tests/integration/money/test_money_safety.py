@@ -433,8 +433,10 @@ def _paid_then_crashed(shop: Shop, monkeypatch) -> tuple[Integration, Caller]:
     subject = shop.frozen()
     billing = shop.caller()
     quote = integrations.reactivation_quote(shop.services, billing, subject.id)
+    from lifecycle.usecases import charging  # noqa: PLC0415
+
     with monkeypatch.context() as crashing:
-        crashing.setattr(integrations, "settle", _crash)  # dies after Stripe answered
+        crashing.setattr(charging, "settle", _crash)  # dies after Stripe answered
         with pytest.raises(Crash):
             integrations.reactivate(shop.services, billing, subject.id, quote.id)
     (line,) = shop.lines(subject.id)

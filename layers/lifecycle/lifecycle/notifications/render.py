@@ -1,5 +1,5 @@
-"""Emails rendered with Jinja2 from the layer's templates: HTML with autoescape on, plain text
-with every value flattened to one line, so that no value from the data (an integration's name,
+"""Emails rendered with Jinja2 from the layer's templates: HTML with autoescape on, and in both
+forms every value flattened to one line, so that no value from the data (an integration's name,
 say) can become markup, a forged line of text, or a header.
 
 Jinja2 never evaluates what a value holds (`{{ 7*7 }}` in a name stays those characters);
@@ -86,7 +86,9 @@ def _environment(html: bool) -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=None if html else _one_line,
+        # Every value on one line in both forms (in HTML a line break is harmless, but the same
+        # rule everywhere is simpler to trust).
+        finalize=_one_line,
     )
     environment.filters.update(money=_money, day=_day, time=_time)
     return environment

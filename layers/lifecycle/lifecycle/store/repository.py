@@ -817,7 +817,8 @@ class Store:
         try:
             self._transact([check, marker, *events, done])
         except Conflict as conflict:
-            if tuple(conflict.extra.get("failed", ())) == (1,):
+            # The period's marker is there (its event too): reminded before, nothing to send.
+            if 1 in conflict.extra.get("failed", ()) and 0 not in conflict.extra.get("failed", ()):
                 self.drop_reminder(integration.account_id, integration.id, None)
                 return Reminded(sent=False)
             raise

@@ -95,6 +95,9 @@ class Config:
     idempotency_table_name: str = "idempotency"
     bus_name: str = "integrations-local"
     seed: bool = True
+    # Whether the functions invoked by rules on the bus (the notifier) run (`LOCAL_RULES=0`:
+    # not; `make bench-month` measures what they add).
+    rules: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -114,6 +117,7 @@ class Config:
             idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME") or "idempotency",
             bus_name=env.get("EVENT_BUS_NAME") or "integrations-local",
             seed=(env.get("LOCAL_SEED") or "1") not in ("0", "false", "no"),
+            rules=(env.get("LOCAL_RULES") or "1") not in ("0", "false", "no"),
         )
 
     @property
@@ -499,7 +503,7 @@ class Stack:
             )
             if isinstance(value, dict) and value.get("Ref") in resources("AWS::SQS::Queue")
         }
-        targets = rule_targets()
+        targets = rule_targets() if self.config.rules else []
         failures = [t.on_failure for t in targets if t.on_failure]
         queues = create_queues(sqs, [*(s.source for s in sources), *referenced.values(), *failures])
         self.queue_variables = {name: queues[queue][0] for name, queue in referenced.items()}

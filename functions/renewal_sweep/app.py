@@ -1,13 +1,13 @@
 """Renewal sweep (every 15 minutes): enqueue every integration due for renewal or a payment
 retry, and every ledger line holding money not yet applied or refunded (the reconciler: the
 worker applies or refunds it), read from the sparse due index (work grows with what is due,
-never with the table).
+never with the table); then send the deletion reminders that are due (one transaction each).
 
 Each due integration it sends is leased first (its index position moved past the time the
 workers need to reach it), so overlapping or later runs do not send it again while it is in
 flight. It stops with time to spare (a tenth of its time, at least MIN_RESERVE_MS, before
 Lambda's timeout, after the batch it is sending): what it did not reach is still due, and the
-next run continues."""
+next run continues (the reminders too: a run that stopped early leaves them to the next)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 from lifecycle.observability import logger, metrics
 from lifecycle.schedule import ScheduledEvent
 from lifecycle.settings import settings
-from lifecycle.usecases import renewals
+from lifecycle.usecases import reminders, renewals
 from lifecycle.usecases.services import services
 
 # Left of the time when the sweep stops (30 s of the 300 s timeout): a batch (ten leases side
@@ -55,13 +55,19 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     for batch in renewals.sweep_batches(services(), stop=out_of_time, lease=lease):
         enqueued += _send(queue_url, batch)
     metrics.add_metric(name="RenewalsEnqueued", unit="Count", value=enqueued)
+    reminded = 0
     if stopped:
         metrics.add_metric(name="RenewalSweepStoppedEarly", unit="Count", value=1)
+    else:
+        # Deletion reminders: one DynamoDB transaction each, sent here (no Stripe, no queue).
+        reminded = sum(1 for r in reminders.send_due(services()) if r.result == "sent")
+    metrics.add_metric(name="DeletionRemindersSent", unit="Count", value=reminded)
     logger.info(
         "renewal sweep",
         extra={
             "enqueued": enqueued,
             "stopped_early": stopped,
+            "reminded": reminded,
             "scheduled_time": scheduled.time.isoformat(),
         },
     )

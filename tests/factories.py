@@ -8,18 +8,40 @@ from typing import Any
 
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
+from lifecycle.rules.integration import Action, Command, decide
 from lifecycle.rules.model import (
     Account,
     AccountStatus,
     Cancellation,
     CancelReason,
+    Decision,
     Integration,
     Status,
     SuspensionReason,
+    user,
 )
 
 CATALOG = DEFAULT_CATALOG
 ANCHOR = utc(2026, 11, 21, 10)
+MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
+ALICE = user("alice")
+
+
+def act(
+    subject: Integration,
+    action: Action,
+    at: datetime = MID,
+    account_status: AccountStatus = AccountStatus.ACTIVE,
+    **command: Any,
+) -> Decision:
+    """What Alice doing `action` to `subject` at `at` decides (the rules, nothing stored)."""
+    return decide(
+        subject,
+        Command(action, ALICE, **command),
+        at,
+        account_status=account_status,
+        catalog=CATALOG,
+    )
 
 
 def account(

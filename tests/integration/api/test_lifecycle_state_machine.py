@@ -16,9 +16,7 @@ rulebook:
 from __future__ import annotations
 
 import os
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -46,6 +44,7 @@ from local.localstripe import (
     swap_card,
 )
 from tests.api_events import claims, invoke
+from tests.concurrency import race
 from tests.integration.api.conftest import T0
 
 pytestmark = pytest.mark.integration
@@ -90,26 +89,6 @@ class Model:
     @property
     def next_boundary(self) -> datetime:
         return self.next_attempt if self.past_due and self.next_attempt else self.end
-
-
-def _race(*calls: Callable[[], Any]) -> list[Any]:
-    """The calls at the same moment, in threads: each result, or the DomainError raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = call()
-        except DomainError as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _exists(machine: LifecycleMachine) -> bool:
@@ -310,7 +289,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         quotes = [self._quote(who) for who in (self.billing, self.other_billing)]
         if quotes[0].amount == 0:
             return
-        results = _race(
+        results = race(
             *(
                 partial(integrations.reactivate, self.services, who, self.integration_id, q.id)
                 for who, q in zip((self.billing, self.other_billing), quotes, strict=True)
@@ -339,7 +318,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if quote.amount == 0:
             return
         was = m.status
-        paid, cancelled = _race(
+        paid, cancelled = race(
             partial(
                 integrations.reactivate, self.services, self.billing, self.integration_id, quote.id
             ),

@@ -9,10 +9,9 @@ bought at most once.
 
 from __future__ import annotations
 
-import threading
+import os
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -39,10 +38,11 @@ from lifecycle.usecases import integrations
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, create_customer_with_card, payment_intents, refunds
 from tests import factories
+from tests.concurrency import race
 
 pytestmark = pytest.mark.integration
 
-TRIALS = 20
+TRIALS = int(os.environ.get("MONEY_TRIALS", "20"))  # `make mutation` runs fewer
 T0 = factories.ANCHOR
 NOW = T0 + timedelta(days=10)  # inside the first period: an unfreeze costs a prorated amount
 
@@ -161,26 +161,6 @@ def shop(store, localstripe_base) -> Shop:
         catalog=DEFAULT_CATALOG,
     )
     return Shop(services, localstripe_base, customer, account)
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls at the same moment in threads; each result, or the DomainError raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = call()
-        except DomainError as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _name(result: Any) -> str:
@@ -453,8 +433,10 @@ def _paid_then_crashed(shop: Shop, monkeypatch) -> tuple[Integration, Caller]:
     subject = shop.frozen()
     billing = shop.caller()
     quote = integrations.reactivation_quote(shop.services, billing, subject.id)
+    from lifecycle.usecases import charging  # noqa: PLC0415
+
     with monkeypatch.context() as crashing:
-        crashing.setattr(integrations, "settle", _crash)  # dies after Stripe answered
+        crashing.setattr(charging, "settle", _crash)  # dies after Stripe answered
         with pytest.raises(Crash):
             integrations.reactivate(shop.services, billing, subject.id, quote.id)
     (line,) = shop.lines(subject.id)

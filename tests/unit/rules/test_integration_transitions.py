@@ -29,24 +29,10 @@ from lifecycle.rules.model import (
     Status,
     SuspensionReason,
     renewal_fee,
-    user,
 )
 from lifecycle.rules.quotes import reactivation_line
 from lifecycle.rules.renewal import decide_renewal
-from tests.factories import ANCHOR, CATALOG, account, integration
-
-ALICE = user("alice")
-MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
-
-
-def act(subject, action, at=MID, account_status=AccountStatus.ACTIVE, **command):
-    return decide(
-        subject,
-        Command(action, ALICE, **command),
-        at,
-        account_status=account_status,
-        catalog=CATALOG,
-    )
+from tests.factories import ALICE, ANCHOR, CATALOG, MID, account, act, integration
 
 
 @pytest.mark.parametrize(

@@ -239,16 +239,12 @@ def _unfreeze(
     now: datetime,
     actor: Actor,
 ) -> Applied | NotApplicable:
-    if (
-        integration is None
-        or integration.status is not Status.FROZEN
-        or integration.current_period_start != action.period_start
-    ):
-        return _stale(current_status=integration.status.value if integration else "deleted")
-    refused = _account_refusal(account)
-    if refused is not None:
-        return refused
-    return Applied(integration=reactivated(integration, now, actor, amount))
+    still = (
+        integration is not None
+        and integration.status is Status.FROZEN
+        and integration.current_period_start == action.period_start
+    )
+    return _reactivation(still, account, integration, amount, now, actor)
 
 
 def _reinstate(
@@ -259,11 +255,25 @@ def _reinstate(
     now: datetime,
     actor: Actor,
 ) -> Applied | NotApplicable:
-    if (
-        integration is None
-        or integration.status is not Status.SUSPENDED
-        or integration.suspended_at != action.suspended_at
-    ):
+    still = (
+        integration is not None
+        and integration.status is Status.SUSPENDED
+        and integration.suspended_at == action.suspended_at
+    )
+    return _reactivation(still, account, integration, amount, now, actor)
+
+
+def _reactivation(
+    still: bool,
+    account: Account,
+    integration: Integration | None,
+    amount: int,
+    now: datetime,
+    actor: Actor,
+) -> Applied | NotApplicable:
+    """A paid reactivation, applied if the integration is `still` in the state it was bought
+    from and the account is active."""
+    if not still or integration is None:
         return _stale(current_status=integration.status.value if integration else "deleted")
     refused = _account_refusal(account)
     if refused is not None:

@@ -41,7 +41,7 @@ from lifecycle.rules.quotes import (
     check_quote,
 )
 from lifecycle.store.repository import ACCOUNT_SUBJECT, TRANSACTION_LIMIT, Expect
-from lifecycle.usecases.charging import Purchase, collect, paid_through, settle, write_offs
+from lifecycle.usecases.charging import Purchase, buy, paid_through, write_offs
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.views import free_quote, history_items, quote_view
 
@@ -252,16 +252,7 @@ def reactivate_account(services: Services, caller: Caller, quote_id: str | None)
             ),
         ),
     )
-    collected = collect(services, account, purchase, now)
-    if not collected.already_applied:
-        settlement = settle(
-            services,
-            collected.line,
-            collected.payment_intent,
-            caller.actor,
-            state=(account, {i.id: i for i in integrations}),
-        )
-        settlement.raise_if_refunded()
+    buy(services, account, purchase, caller.actor, now, (account, {i.id: i for i in integrations}))
     return _view(services, caller)
 
 

@@ -386,6 +386,25 @@ def write_offs(
     return writes
 
 
+def buy(
+    services: Services,
+    account: Account,
+    purchase: Purchase,
+    actor: Actor,
+    now: datetime,
+    state: tuple[Account, dict[str, Integration]],
+) -> Applied | None:
+    """A request's purchase: collected once, applied to the state as it is now, or refunded
+    (raised as the error that says why, with `refunded: true`). Returns what this call applied,
+    or None when a retry, the webhook or the reconciler applied it."""
+    collected = collect(services, account, purchase, now)
+    if collected.already_applied:
+        return None
+    settlement = settle(services, collected.line, collected.payment_intent, actor, state=state)
+    settlement.raise_if_refunded()
+    return settlement.applied
+
+
 # ---------------------------------------------------------------------------- settling
 
 
@@ -499,33 +518,25 @@ def refund(
     (after a look-up when a claim is resumed: Stripe forgets keys after 24 hours), then
     recorded: the line `refunded`, history and account activity lines, `ChargeRefunded`.
     `before` is the line as stored when `line` carries facts not yet written (the success)."""
-    store = services.store
     stored = before or line
     resumed = stored.refund_reason is not None
-    if not resumed:
-        claimed = replace(line, refund_reason=reason, applied=False, lease_until=_lease())
-        try:
-            store.save_charge(stored, claimed)
-        except Conflict:
-            fresh = store.get_charge(stored.account_id, stored.id)
-            if fresh is None:
-                raise
-            # Applied, refunded or claimed by someone else meanwhile: settle from what is there.
-            return _after_lost_claim(services, fresh, line.stripe_payment_intent, actor, why)
-        stored = replace(claimed, revision=stored.revision + 1)
-    else:
-        if wall_clock() < stored.lease_until:
-            return Settlement(Outcome.REFUND_PENDING, stored, reason=why)  # someone is on it
-        # The claimant died half-way: take the claim over (one taker), then look it up first.
-        taken = replace(stored, lease_until=_lease(), updated_at=services.clock.now())
-        try:
-            store.save_charge(stored, taken)
-        except Conflict:
-            fresh = store.get_charge(stored.account_id, stored.id)
-            if fresh is None:
-                raise
-            return _after_lost_claim(services, fresh, line.stripe_payment_intent, actor, why)
-        stored = replace(taken, revision=stored.revision + 1)
+    if resumed and wall_clock() < stored.lease_until:
+        return Settlement(Outcome.REFUND_PENDING, stored, reason=why)  # someone is on it
+    # A new claim, or one whose claimant died half-way taken over: one claimant wins.
+    claim = (
+        replace(stored, lease_until=_lease(), updated_at=services.clock.now())
+        if resumed
+        else replace(line, refund_reason=reason, applied=False, lease_until=_lease())
+    )
+    try:
+        services.store.save_charge(stored, claim)
+    except Conflict:
+        fresh = services.store.get_charge(stored.account_id, stored.id)
+        if fresh is None:
+            raise
+        # Applied, refunded or claimed by someone else meanwhile: settle from what is there.
+        return _after_lost_claim(services, fresh, line.stripe_payment_intent, actor, why)
+    stored = replace(claim, revision=stored.revision + 1)
     intent = stored.stripe_payment_intent or line.stripe_payment_intent
     if not intent:
         logger.error("refund needs a PaymentIntent", extra={"charge_id": stored.id})

@@ -28,6 +28,7 @@ from lifecycle.rules.account import reopen_for_create
 from lifecycle.rules.errors import (
     Conflict,
     DomainError,
+    InvalidTransition,
     NotFound,
     QuoteExpired,
     QuoteRequired,
@@ -57,7 +58,7 @@ from lifecycle.rules.model import (
 from lifecycle.rules.paid import CreatePaid, PaidAction, ReinstatePaid, UnfreezePaid, ledger_key
 from lifecycle.rules.quotes import Quote, QuoteLine, build_quote, check_quote, reactivation_line
 from lifecycle.store.repository import ACCOUNT_SUBJECT, Expect
-from lifecycle.usecases.charging import Purchase, collect, paid_through, settle, write_offs
+from lifecycle.usecases.charging import Purchase, buy, paid_through, write_offs
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.settlement import account_settlement
 from lifecycle.usecases.views import free_quote, history_items, integration_view, quote_view
@@ -224,7 +225,14 @@ def reactivate(
         caller.require_billing()
         if paid_through(services, account.id, quote_id):
             return _view(services, account, integration, settings)  # a retry of a paid quote
-    outcome = outcome_of(integration, Action.REACTIVATE)
+    try:
+        outcome = outcome_of(integration, Action.REACTIVATE)
+    except InvalidTransition:
+        if quote_id is None:
+            raise
+        # The quote was for a state the integration is no longer in (another request paid or
+        # changed it first): stale, and nothing is charged.
+        raise _stale_quote(quote, integration.status.value) from None
     line = reactivation_line(integration, now, services.catalog)
     paid = outcome in PAID_OUTCOMES and line is not None
     if not paid:
@@ -242,6 +250,20 @@ def reactivate(
             "This reactivation costs money: review the quote and present its id to pay.",
             quote=quote_view(_new_quote(services, account, integration, line)).model_dump(),
         )
+    return _pay_quote(services, caller, account, integration, settings, quote, line, now)
+
+
+def _pay_quote(
+    services: Services,
+    caller: Caller,
+    account: Account,
+    integration: Integration,
+    settings: dict[str, Any],
+    quote: Quote | None,
+    line: QuoteLine,
+    now: datetime,
+) -> IntegrationView:
+    """A paid reactivation against its quote: checked, charged once, applied or refunded."""
     if quote is None:
         raise QuoteExpired("This quote is unknown or has expired. Ask for a new one.")
     if quote.scope != "integration" or set(quote.versions) != {integration.id}:
@@ -273,19 +295,11 @@ def reactivate(
             Expect(ACCOUNT_SUBJECT, status=AccountStatus.ACTIVE.value),
         ),
     )
-    collected = collect(services, account, purchase, now)
-    if not collected.already_applied:
-        settlement = settle(
-            services,
-            collected.line,
-            collected.payment_intent,
-            caller.actor,
-            state=(account, {integration.id: integration}),
-        )
-        settlement.raise_if_refunded()
-        applied = settlement.applied.integration if settlement.applied else None
-        if applied is not None and applied.after is not None:
-            return _view(services, account, applied.after, settings)
+    applied = buy(
+        services, account, purchase, caller.actor, now, (account, {integration.id: integration})
+    )
+    if applied is not None and applied.integration and applied.integration.after:
+        return _view(services, account, applied.integration.after, settings)
     current = services.store.get_integration(account.id, integration.id) or integration
     return _view(services, account, current, settings)
 
@@ -326,20 +340,16 @@ def create_integration(
         else ledger_key(account.id, action)
     )
     purchase = Purchase(replace(charge, ledger_key=ledger), action, request_ref=ledger)
-    collected = collect(services, account, purchase, now)
-    first = collected.line.action
+    applied = buy(services, account, purchase, caller.actor, now, (account, {}))
+    if applied is not None and applied.integration and applied.integration.after:
+        after = applied.account.after if applied.account else account
+        return _view(services, after, applied.integration.after, {})
+    # Applied by an earlier attempt with this key (a retry): its line names the integration.
+    line = services.store.charge_by_key(account.id, ledger)
+    first = line.action if line is not None else None
     integration_id = (
         first.integration_id if isinstance(first, CreatePaid) else action.integration_id
     )
-    if not collected.already_applied:
-        settlement = settle(
-            services, collected.line, collected.payment_intent, caller.actor, state=(account, {})
-        )
-        settlement.raise_if_refunded()
-        applied = settlement.applied
-        if applied is not None and applied.integration and applied.integration.after:
-            after = applied.account.after if applied.account else account
-            return _view(services, after, applied.integration.after, {})
     found = services.store.load(account.id, integration_id)
     if found.integration is None:
         raise Conflict("The integration is being created. Reload in a moment.")

@@ -1,0 +1,796 @@
+"""Every field a decision writes, emits and records, pinned with real dates and cents: what is
+stored, what the sync engine is told (events with their data) and what the history says.
+
+The transition tables are tested row by row elsewhere; these pin the full records, so that a
+wrong field (a period, a version, an event's data, a history detail) cannot slip through."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from lifecycle.rules.account import (
+    AccountAction,
+    AccountCommand,
+    decide_account,
+    reopen_for_create,
+    settle,
+)
+from lifecycle.rules.calendar import add_month, parse_instant, utc
+from lifecycle.rules.catalog import Catalog
+from lifecycle.rules.errors import (
+    AccountNotActive,
+    InvalidTransition,
+    QuoteExpired,
+    QuoteRequired,
+    QuoteStale,
+    ValidationFailed,
+)
+from lifecycle.rules.integration import (
+    Action,
+    NewIntegration,
+    QuoteRef,
+    create,
+    deletion_decision,
+)
+from lifecycle.rules.model import (
+    STRIPE,
+    SYSTEM,
+    Account,
+    AccountDecision,
+    AccountStatus,
+    Actor,
+    BillingState,
+    Cancellation,
+    CancelReason,
+    ChargeKind,
+    ChargeRequest,
+    Decision,
+    DetailType,
+    DomainEvent,
+    HistoryEntry,
+    Integration,
+    Status,
+    SuspensionReason,
+    Tombstone,
+    user,
+)
+from lifecycle.rules.money import format_amount, prorate
+from lifecycle.rules.quotes import (
+    QUOTE_TTL,
+    Quote,
+    QuoteLine,
+    account_reactivation_lines,
+    build_quote,
+    check_quote,
+    reactivation_line,
+)
+from lifecycle.rules.renewal import decide_renewal, renewed, suspension
+from tests.factories import ALICE, ANCHOR, CATALOG, MID, account, act, integration
+
+END = utc(2026, 12, 21, 10)
+NEXT_END = utc(2027, 1, 21, 10)
+
+
+def event(subject, detail_type, at=MID, **data):
+    return DomainEvent(
+        detail_type=detail_type,
+        account_id=subject.account_id,
+        integration_id=subject.id,
+        sync_enabled=subject.sync_enabled,
+        at=at,
+        data=data,
+    )
+
+
+def line(kind, actor=ALICE, at=MID, **details):
+    return HistoryEntry(at=at, type=kind, actor=str(actor), details=details)
+
+
+# ---- one integration -------------------------------------------------------------------------
+
+
+def test_create_records_a_new_active_integration_charged_its_first_month():
+    decision = create(
+        "int_9",
+        account(),
+        NewIntegration("Acme to Shopify", "acme", "shopify", "premium"),
+        MID,
+        ALICE,
+        CATALOG,
+    )
+    after = Integration(
+        id="int_9",
+        account_id="acc_1",
+        name="Acme to Shopify",
+        supplier="acme",
+        channel="shopify",
+        plan="premium",
+        status=Status.ACTIVE,
+        current_period_start=MID,
+        current_period_end=utc(2027, 1, 6, 10),
+        anchor=MID,
+        created_at=MID,
+        currency="usd",
+        version=1,
+    )
+    assert decision == Decision(
+        before=None,
+        after=after,
+        charge=ChargeRequest(
+            kind=ChargeKind.CREATE,
+            amount=9900,
+            currency="usd",
+            description="Acme to Shopify (premium): first month, up front",
+            integration_ids=("int_9",),
+            idempotency_key="create:int_9",
+            period_start=MID,
+            period_end=utc(2027, 1, 6, 10),
+        ),
+        events=(event(after, DetailType.INTEGRATION_CREATED, plan="premium", amount=9900),),
+        history=(line("integration_created", plan="premium", amount=9900),),
+    )
+
+
+def test_a_free_plan_creates_without_a_charge():
+    free = Catalog(monthly_fees={"free": 0})
+    decision = create("int_9", account(), NewIntegration("n", "s", "c", "free"), MID, ALICE, free)
+    assert decision.charge is None and decision.after is not None
+
+
+def test_create_in_a_cancelling_account_is_refused_with_its_status():
+    with pytest.raises(AccountNotActive) as refused:
+        create(
+            "int_9",
+            account(status=AccountStatus.CANCEL_PENDING),
+            NewIntegration("n", "s", "c", "starter"),
+            MID,
+            ALICE,
+            CATALOG,
+        )
+    assert refused.value.extra == {"account_status": "cancel_pending"}
+
+
+def test_freeze_records_the_scheduled_freeze():
+    subject = integration(Status.ACTIVE)
+    after = replace(subject, status=Status.FREEZE_PENDING, version=4)
+    assert act(subject, Action.FREEZE) == Decision(
+        before=subject,
+        after=after,
+        events=(event(after, DetailType.FREEZE_SCHEDULED, effective_at="2026-12-21T10:00:00Z"),),
+        history=(line("freeze_scheduled", effective_at="2026-12-21T10:00:00Z"),),
+    )
+
+
+@pytest.mark.parametrize("status", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
+def test_cancel_records_the_reason_the_comment_and_where_it_came_from(status):
+    subject = integration(status)
+    decision = act(
+        subject, Action.CANCEL, reason=CancelReason.SWITCHED_PROVIDER, comment="  too slow  "
+    )
+    cancellation = Cancellation(CancelReason.SWITCHED_PROVIDER, "too slow", MID)
+    after = replace(
+        subject,
+        status=Status.CANCEL_PENDING,
+        cancellation=cancellation,
+        cancelled_from=status,
+        version=4,
+    )
+    assert decision == Decision(
+        before=subject,
+        after=after,
+        events=(
+            event(
+                after,
+                DetailType.CANCEL_SCHEDULED,
+                effective_at="2026-12-21T10:00:00Z",
+                reason="switched_provider",
+            ),
+        ),
+        history=(
+            line(
+                "cancel_scheduled",
+                reason="switched_provider",
+                comment="too slow",
+                effective_at="2026-12-21T10:00:00Z",
+                previous_status=status.value,
+            ),
+        ),
+    )
+    assert after.sync_enabled is (status is not Status.FROZEN)
+
+
+def test_a_blank_comment_is_no_comment_and_a_long_one_is_refused():
+    decision = act(integration(), Action.CANCEL, reason=CancelReason.OTHER, comment="   ")
+    assert decision.after.cancellation.comment is None
+    assert act(integration(), Action.CANCEL, reason=CancelReason.OTHER, comment="x" * 1000)
+    with pytest.raises(ValidationFailed) as refused:
+        act(integration(), Action.CANCEL, reason=CancelReason.OTHER, comment="x" * 1001)
+    assert refused.value.extra == {"field": "comment"}
+    with pytest.raises(ValidationFailed) as missing:
+        act(integration(), Action.CANCEL)
+    assert missing.value.extra == {"field": "reason"}
+
+
+@pytest.mark.parametrize("came_from", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
+def test_uncancel_records_the_status_it_returns_to(came_from):
+    subject = integration(Status.CANCEL_PENDING, cancelled_from=came_from)
+    after = replace(subject, status=came_from, cancellation=None, cancelled_from=None, version=4)
+    assert act(subject, Action.REACTIVATE) == Decision(
+        before=subject,
+        after=after,
+        events=(event(after, DetailType.CANCEL_REVOKED, status=came_from.value),),
+        history=(line("cancel_revoked", status=came_from.value),),
+    )
+
+
+def test_taking_back_a_freeze_records_a_free_reactivation():
+    subject = integration(Status.FREEZE_PENDING)
+    after = replace(subject, status=Status.ACTIVE, version=4)
+    assert act(subject, Action.REACTIVATE) == Decision(
+        before=subject,
+        after=after,
+        events=(event(after, DetailType.INTEGRATION_REACTIVATED, amount=0),),
+        history=(line("integration_reactivated", **{"from": "freeze_pending", "amount": 0}),),
+    )
+
+
+def test_a_paid_unfreeze_records_its_charge_against_the_quote():
+    subject = integration(Status.FROZEN)
+    decision = act(subject, Action.REACTIVATE, quote=QuoteRef("quo_7", 2000))
+    after = replace(subject, status=Status.ACTIVE, version=4)
+    description = reactivation_line(subject, MID, CATALOG).description
+    assert decision == Decision(
+        before=subject,
+        after=after,
+        charge=ChargeRequest(
+            kind=ChargeKind.QUOTE,
+            amount=2000,
+            currency="usd",
+            description=description,
+            integration_ids=(subject.id,),
+            idempotency_key="quote:quo_7",
+            period_start=MID,
+            period_end=END,
+        ),
+        events=(event(after, DetailType.INTEGRATION_REACTIVATED, amount=2000),),
+        history=(line("integration_reactivated", **{"from": "frozen", "amount": 2000}),),
+    )
+
+
+def test_a_paid_reinstatement_records_a_new_period_from_now():
+    subject = integration(
+        Status.SUSPENDED,
+        suspension_reason=SuspensionReason.NON_PAYMENT,
+        suspended_from=Status.FROZEN,
+        suspended_at=END,
+        billing_state=BillingState.OK,
+    )
+    at = END + timedelta(days=3)
+    decision = act(subject, Action.REACTIVATE, at=at, quote=QuoteRef("quo_8", 900))
+    after = replace(
+        subject,
+        status=Status.FROZEN,
+        anchor=at,
+        period_index=0,
+        current_period_start=at,
+        current_period_end=add_month(at, 1),
+        suspension_reason=None,
+        suspended_from=None,
+        suspended_at=None,
+        version=4,
+    )
+    assert decision.after == after
+    assert decision.charge == ChargeRequest(
+        kind=ChargeKind.QUOTE,
+        amount=900,
+        currency="usd",
+        description="Reactivate Acme Supply to Shopify (frozen): one month up front",
+        integration_ids=(subject.id,),
+        idempotency_key="quote:quo_8",
+        period_start=at,
+        period_end=add_month(at, 1),
+    )
+    assert decision.events == (event(after, DetailType.INTEGRATION_REACTIVATED, at=at, amount=900),)
+
+
+def test_a_paid_reactivation_without_its_quote_says_the_price():
+    with pytest.raises(QuoteRequired) as refused:
+        act(integration(Status.FROZEN), Action.REACTIVATE)
+    assert refused.value.extra == {"amount": 2000}
+
+
+@pytest.mark.parametrize(
+    ("account_status", "outcome_action"),
+    [
+        (AccountStatus.DISABLED, Action.REACTIVATE),
+        (AccountStatus.CANCEL_PENDING, Action.REACTIVATE),
+    ],
+)
+def test_paid_reactivations_need_an_active_account(account_status, outcome_action):
+    with pytest.raises(AccountNotActive) as refused:
+        act(
+            integration(Status.FROZEN),
+            outcome_action,
+            account_status=account_status,
+            quote=QuoteRef("q", 1),
+        )
+    assert refused.value.extra == {"account_status": account_status.value}
+
+
+def test_uncancel_is_free_in_a_cancelling_account_but_not_in_a_disabled_one():
+    subject = integration(Status.CANCEL_PENDING)
+    assert act(subject, Action.REACTIVATE, account_status=AccountStatus.CANCEL_PENDING).after
+    with pytest.raises(AccountNotActive):
+        act(subject, Action.REACTIVATE, account_status=AccountStatus.DISABLED)
+
+
+def test_an_action_not_in_the_table_says_where_it_is_possible_from():
+    with pytest.raises(InvalidTransition) as refused:
+        act(integration(Status.SUSPENDED), Action.FREEZE)
+    assert refused.value.detail == (
+        "Cannot freeze an integration that is suspended; this is possible from: active,"
+        " freeze_pending, frozen."
+    )
+    assert refused.value.extra == {"current_status": "suspended"}
+
+
+def test_deleting_keeps_one_tombstone_and_tells_the_sync_engine_to_stop():
+    cancellation = Cancellation(CancelReason.NO_LONGER_NEEDED, None, MID)
+    subject = integration(Status.CANCEL_PENDING, cancellation=cancellation)
+    decision = deletion_decision(subject, END, SYSTEM, cancellation)
+    assert decision == Decision(
+        before=subject,
+        after=None,
+        events=(
+            DomainEvent(
+                detail_type=DetailType.INTEGRATION_DELETED,
+                account_id="acc_1",
+                integration_id=subject.id,
+                sync_enabled=False,
+                at=END,
+                data={"reason": "no_longer_needed"},
+            ),
+        ),
+        history=(
+            line(
+                "integration_deleted",
+                SYSTEM,
+                END,
+                name="Acme Supply to Shopify",
+                reason="no_longer_needed",
+            ),
+        ),
+        tombstone=Tombstone(subject.id, "Acme Supply to Shopify", MID, END, "no_longer_needed"),
+    )
+
+
+def test_settings_replaced_bump_the_version_and_say_so():
+    subject = integration(Status.FROZEN)
+    assert act(subject, Action.UPDATE_SETTINGS) == Decision(
+        before=subject,
+        after=replace(subject, version=4),
+        history=(line("settings_updated"),),
+    )
+
+
+# ---- renewal ---------------------------------------------------------------------------------
+
+
+def test_a_renewed_pending_freeze_takes_effect_with_both_events():
+    subject = integration(Status.FREEZE_PENDING)
+    decision, fee = renewed(subject, END, CATALOG)
+    after = replace(
+        subject,
+        status=Status.FROZEN,
+        period_index=1,
+        current_period_start=END,
+        current_period_end=NEXT_END,
+        version=4,
+    )
+    period = {"period_start": "2026-12-21T10:00:00Z", "period_end": "2027-01-21T10:00:00Z"}
+    assert fee == 900
+    assert decision == Decision(
+        before=subject,
+        after=after,
+        events=(
+            event(after, DetailType.INTEGRATION_FROZEN, at=END),
+            event(after, DetailType.INTEGRATION_RENEWED, at=END, amount=900, **period),
+        ),
+        history=(
+            line("integration_frozen", SYSTEM, END),
+            line("integration_renewed", SYSTEM, END, amount=900, **period),
+        ),
+    )
+
+
+def test_a_renewal_charge_is_keyed_by_its_period_and_attempt():
+    subject = integration(Status.ACTIVE, dunning_attempts=1, billing_state=BillingState.PAST_DUE)
+    subject = replace(subject, next_attempt_at=END + timedelta(days=1))
+    renewal = decide_renewal(
+        subject, END + timedelta(days=1), account_status=AccountStatus.ACTIVE, catalog=CATALOG
+    )
+    assert renewal.charge == ChargeRequest(
+        kind=ChargeKind.RENEWAL,
+        amount=4900,
+        currency="usd",
+        description="Acme Supply to Shopify: active fee 49.00 USD for 2026-12-21 to 2027-01-21",
+        integration_ids=(subject.id,),
+        idempotency_key=f"renewal:{subject.id}:2026-12-21T10:00:00Z:attempt-2",
+        period_start=END,
+        period_end=NEXT_END,
+        attempt=2,
+        ledger_key=f"renewal:{subject.id}:2026-12-21T10:00:00Z",
+    )
+
+
+def test_a_declined_renewal_is_past_due_until_the_next_retry():
+    subject = integration(Status.ACTIVE)
+    renewal = decide_renewal(subject, END, account_status=AccountStatus.ACTIVE, catalog=CATALOG)
+    after = replace(
+        subject,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=1,
+        next_attempt_at=END + timedelta(days=1),
+        version=4,
+    )
+    details = {"amount": 4900, "attempt": 1, "next_attempt_at": "2026-12-22T10:00:00Z"}
+    assert renewal.declined == Decision(
+        before=subject,
+        after=after,
+        events=(event(after, DetailType.PAYMENT_FAILED, at=END, **details),),
+        history=(line("payment_failed", SYSTEM, END, **details),),
+    )
+
+
+def test_the_last_declined_retry_suspends_and_writes_the_charge_off():
+    subject = integration(
+        Status.FREEZE_PENDING,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=3,
+        next_attempt_at=END + timedelta(days=7),
+    )
+    at = END + timedelta(days=7)
+    renewal = decide_renewal(subject, at, account_status=AccountStatus.ACTIVE, catalog=CATALOG)
+    declined = renewal.declined
+    assert declined.writes_off == f"renewal:{subject.id}:2026-12-21T10:00:00Z"
+    assert declined.after == replace(
+        subject,
+        status=Status.SUSPENDED,
+        suspension_reason=SuspensionReason.NON_PAYMENT,
+        suspended_from=Status.FROZEN,
+        suspended_at=at,
+        billing_state=BillingState.OK,
+        dunning_attempts=0,
+        next_attempt_at=None,
+        version=4,
+    )
+    assert [e.detail_type for e in declined.events] == [
+        DetailType.PAYMENT_FAILED,
+        DetailType.INTEGRATION_SUSPENDED,
+    ]
+    assert declined.events[0].data == {"amount": 900, "attempt": 4}
+    assert declined.events[1].data == {"reason": "non_payment"}
+    assert declined.history[0].details == {"amount": 900, "attempt": 4, "written_off": True}
+    assert declined.history[1].details == {"reason": "non_payment", "resumes_as": "frozen"}
+
+
+def test_suspension_at_an_account_cancellation_records_the_reason():
+    subject = integration(Status.ACTIVE)
+    decision = suspension(subject, END, SuspensionReason.ACCOUNT_CANCELLED)
+    after = replace(
+        subject,
+        status=Status.SUSPENDED,
+        suspension_reason=SuspensionReason.ACCOUNT_CANCELLED,
+        suspended_from=Status.ACTIVE,
+        suspended_at=END,
+        version=4,
+    )
+    assert decision == Decision(
+        before=subject,
+        after=after,
+        events=(
+            event(after, DetailType.INTEGRATION_SUSPENDED, at=END, reason="account_cancelled"),
+        ),
+        history=(
+            line(
+                "integration_suspended",
+                SYSTEM,
+                END,
+                reason="account_cancelled",
+                resumes_as="active",
+            ),
+        ),
+        writes_off=None,
+    )
+
+
+# ---- account ---------------------------------------------------------------------------------
+
+
+def run(subject, action, integrations=(), at=MID, **command):
+    return decide_account(
+        subject,
+        AccountCommand(action, ALICE, **command),
+        at,
+        integrations=integrations,
+        catalog=CATALOG,
+    )
+
+
+def account_event(subject, detail_type, at=MID, **data):
+    return DomainEvent(detail_type=detail_type, account_id=subject.id, at=at, data=data)
+
+
+def test_an_account_cancel_records_its_reason_and_comment():
+    subject = account()
+    decision = run(
+        subject,
+        AccountAction.CANCEL,
+        [integration(Status.ACTIVE)],
+        reason=CancelReason.TOO_EXPENSIVE,
+        comment=" later ",
+    )
+    after = replace(
+        subject,
+        status=AccountStatus.CANCEL_PENDING,
+        cancellation=Cancellation(CancelReason.TOO_EXPENSIVE, "later", MID),
+        status_changed_at=MID,
+        version=2,
+    )
+    assert decision == AccountDecision(
+        before=subject,
+        after=after,
+        events=(account_event(after, DetailType.ACCOUNT_CANCEL_SCHEDULED, reason="too_expensive"),),
+        activity=(line("account_cancel_scheduled", reason="too_expensive", comment="later"),),
+    )
+
+
+def test_an_account_cancel_with_nothing_billable_is_disabled_at_once_and_says_so():
+    subject = account()
+    decision = run(subject, AccountAction.CANCEL, [], reason=CancelReason.OTHER)
+    assert decision.after.status is AccountStatus.DISABLED
+    assert decision.events[1] == account_event(decision.after, DetailType.ACCOUNT_DISABLED)
+    assert decision.activity[1] == line("account_disabled")
+    with pytest.raises(ValidationFailed):
+        run(subject, AccountAction.CANCEL, [], reason=CancelReason.OTHER, comment="x" * 1001)
+
+
+def test_taking_an_account_cancel_back_is_free():
+    subject = account(
+        status=AccountStatus.CANCEL_PENDING,
+        cancellation=Cancellation(CancelReason.OTHER, None, ANCHOR),
+    )
+    decision = run(subject, AccountAction.REACTIVATE)
+    after = replace(
+        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
+    )
+    assert decision == AccountDecision(
+        before=subject,
+        after=after,
+        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
+        activity=(line("account_reactivated", amount=0),),
+    )
+
+
+def test_a_paid_account_reactivation_records_one_charge_for_every_suspended_integration():
+    subject = account(status=AccountStatus.DISABLED, status_changed_at=END)
+    suspended = [
+        integration(Status.SUSPENDED, integration_id="int_a", suspended_at=END),
+        integration(
+            Status.SUSPENDED, integration_id="int_b", suspended_at=END, suspended_from=Status.FROZEN
+        ),
+        integration(
+            Status.SUSPENDED,
+            integration_id="int_c",
+            suspended_at=END,
+            suspension_reason=SuspensionReason.NON_PAYMENT,
+        ),
+    ]
+    at = END + timedelta(days=2)
+    with pytest.raises(QuoteRequired) as refused:
+        run(subject, AccountAction.REACTIVATE, suspended, at=at)
+    assert refused.value.extra == {"amount": 5800}
+    decision = run(subject, AccountAction.REACTIVATE, suspended, at=at, quote=QuoteRef("q", 5800))
+    assert decision.charge == ChargeRequest(
+        kind=ChargeKind.QUOTE,
+        amount=5800,
+        currency="usd",
+        description="Account reactivation: 2 integration(s), the coming month up front",
+        integration_ids=("int_a", "int_b"),
+        idempotency_key="quote:q",
+    )
+    assert decision.before == subject
+    assert decision.after == replace(
+        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=at, version=2
+    )
+    assert [d.after.id for d in decision.integrations] == ["int_a", "int_b"]
+    assert [d.events[0].data["amount"] for d in decision.integrations] == [4900, 900]
+    assert {d.history[0].actor for d in decision.integrations} == {"user:alice"}
+    assert [d.after.anchor for d in decision.integrations] == [at, at]
+    assert decision.events == (
+        account_event(decision.after, DetailType.ACCOUNT_REACTIVATED, at=at, amount=5800),
+    )
+    assert decision.activity == (
+        line("account_reactivated", at=at, amount=5800, integrations=["int_a", "int_b"]),
+    )
+
+
+def test_a_disabled_account_with_nothing_to_bring_back_is_reactivated_for_free():
+    subject = account(
+        status=AccountStatus.DISABLED,
+        status_changed_at=END,
+        cancellation=Cancellation(CancelReason.OTHER, None, ANCHOR),
+    )
+    only_non_payment = [
+        integration(Status.SUSPENDED, suspension_reason=SuspensionReason.NON_PAYMENT)
+    ]
+    decision = run(subject, AccountAction.REACTIVATE, only_non_payment)
+    after = replace(
+        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
+    )
+    assert decision == AccountDecision(
+        before=subject,
+        after=after,
+        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
+        activity=(line("account_reactivated", amount=0, integrations=[]),),
+    )
+
+
+def test_reopening_a_disabled_account_by_a_create_is_recorded():
+    subject = account(status=AccountStatus.DISABLED)
+    decision = reopen_for_create(subject, MID, ALICE)
+    after = replace(
+        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
+    )
+    assert decision == AccountDecision(
+        before=subject,
+        after=after,
+        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
+        activity=(line("account_reactivated", via="create"),),
+    )
+    assert reopen_for_create(account(), MID, ALICE).noop
+
+
+def test_settling_a_cancelling_account_bumps_it_or_disables_it_with_the_last_one():
+    cancelling = account(status=AccountStatus.CANCEL_PENDING)
+    bumped = settle(cancelling, 2, END, SYSTEM)
+    assert bumped == AccountDecision(before=cancelling, after=replace(cancelling, version=2))
+    disabled = settle(cancelling, 0, END, SYSTEM)
+    after = replace(cancelling, status=AccountStatus.DISABLED, status_changed_at=END, version=2)
+    assert disabled == AccountDecision(
+        before=cancelling,
+        after=after,
+        events=(account_event(after, DetailType.ACCOUNT_DISABLED, at=END),),
+        activity=(line("account_disabled", SYSTEM, END),),
+    )
+    assert settle(account(), 0, END, SYSTEM).noop
+
+
+# ---- quotes, money, calendar, catalog ---------------------------------------------------------
+
+
+def test_an_unfreeze_line_is_the_prorated_difference_to_the_period_end():
+    subject = integration(Status.FROZEN)
+    quoted = reactivation_line(subject, MID, CATALOG)
+    assert quoted == QuoteLine(
+        integration_id=subject.id,
+        description=(
+            "Unfreeze Acme Supply to Shopify: 49.00 USD monthly less 9.00 USD frozen fee,"
+            " prorated to 2026-12-21T10:00:00Z"
+        ),
+        amount=2000,
+        period_start=MID,
+        period_end=END,
+    )
+    assert reactivation_line(subject, END, CATALOG) is None  # nothing left: free
+    assert reactivation_line(integration(Status.ACTIVE), MID, CATALOG) is None
+
+
+def test_a_quote_is_valid_for_fifteen_minutes_for_the_versions_it_priced():
+    lines = (QuoteLine("int_1", "x", 2000, MID, END),)
+    quote = build_quote("quo_1", "acc_1", "integration", lines, {"int_1": 3}, MID, CATALOG)
+    assert quote == Quote(
+        id="quo_1",
+        account_id="acc_1",
+        scope="integration",
+        lines=lines,
+        currency="usd",
+        created_at=MID,
+        expires_at=MID + timedelta(minutes=15),
+        versions={"int_1": 3},
+    )
+    assert quote.amount == 2000 and timedelta(minutes=15) == QUOTE_TTL
+    check_quote(quote, MID + QUOTE_TTL - timedelta(seconds=1), {"int_1": 3})
+    with pytest.raises(QuoteExpired) as expired:
+        check_quote(quote, MID + QUOTE_TTL, {"int_1": 3})
+    assert expired.value.extra == {"expires_at": "2026-12-06T10:15:00Z"}
+    with pytest.raises(QuoteStale):
+        check_quote(quote, MID, {"int_1": 4})
+
+
+def test_only_account_cancelled_suspensions_come_back_with_the_account():
+    lines = account_reactivation_lines(
+        [
+            integration(Status.SUSPENDED, integration_id="int_a"),
+            integration(
+                Status.SUSPENDED,
+                integration_id="int_b",
+                suspension_reason=SuspensionReason.NON_PAYMENT,
+            ),
+            integration(Status.ACTIVE, integration_id="int_c"),
+        ],
+        MID,
+        CATALOG,
+    )
+    assert [(x.integration_id, x.amount) for x in lines] == [("int_a", 4900)]
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (ANCHOR - timedelta(days=1), 4900),  # before the period: all of it
+        (ANCHOR, 4900),
+        (MID, 2450),
+        (MID + timedelta(seconds=1), 2450),  # rounded half up, not down
+        (END - timedelta(seconds=1), 0),
+        (END, 0),
+        (END + timedelta(days=1), 0),
+    ],
+)
+def test_prorate_at_the_edges_of_the_period(at, expected):
+    assert prorate(4900, at, ANCHOR, END) == expected
+
+
+def test_prorate_rounds_half_up_and_refuses_an_empty_period():
+    start = utc(2027, 1, 1)
+    assert prorate(1, start + timedelta(seconds=1), start, start + timedelta(seconds=2)) == 1
+    assert prorate(3, start + timedelta(seconds=1), start, start + timedelta(seconds=2)) == 2
+    assert prorate(0, start, start, start + timedelta(days=1)) == 0
+    assert prorate(-5, start, start, start + timedelta(days=1)) == 0
+    with pytest.raises(ValueError):
+        prorate(100, start, start, start)
+
+
+def test_amounts_read_as_money():
+    assert format_amount(4900, "usd") == "49.00 USD"
+    assert format_amount(5, "eur") == "0.05 EUR"
+    assert format_amount(-1234, "usd") == "-12.34 USD"
+
+
+def test_instants_parse_from_any_offset_to_utc_seconds():
+    assert parse_instant("2027-01-31T10:00:00Z") == utc(2027, 1, 31, 10)
+    assert parse_instant("2027-01-31T11:00:00.999+01:00") == utc(2027, 1, 31, 10)
+    assert parse_instant("2027-01-31t10:00:00z") == utc(2027, 1, 31, 10)
+
+
+def test_a_catalog_refuses_no_plans_and_negative_fees():
+    with pytest.raises(ValueError):
+        Catalog(monthly_fees={})
+    with pytest.raises(ValueError):
+        Catalog(monthly_fees={"a": -1})
+    with pytest.raises(ValueError):
+        Catalog(frozen_fee=-1)
+    assert Catalog(monthly_fees={"a": 0}, frozen_fee=0).plans == ("a",)
+    with pytest.raises(ValidationFailed) as unknown:
+        CATALOG.monthly_fee("gold")
+    assert unknown.value.extra == {"field": "plan"}
+
+
+def test_actors_read_as_who_did_it():
+    assert str(ALICE) == "user:alice"
+    assert str(SYSTEM) == "system" and str(STRIPE) == "stripe"
+    assert str(Actor("user", "")) == "user"
+    assert user("bob") == Actor("user", "bob")
+
+
+def test_accounts_default_to_free_and_active():
+    fresh = Account(id="acc_9", status=AccountStatus.ACTIVE, created_at=MID)
+    assert (fresh.currency, fresh.has_payment_method, fresh.stripe_customer_id, fresh.version) == (
+        "usd",
+        False,
+        None,
+        0,
+    )

@@ -322,6 +322,7 @@ def test_the_user_pool_holds_what_the_tokens_say(stack: LocalStack):
 
 
 def _moto_endpoint(stack: LocalStack) -> str:
-    found = re.search(r"(http://\S+) \(moto\)", stack.tail(20000))
+    # The banner, near the start of the stack's whole log.
+    found = re.search(r"(http://\S+) \(moto\)", stack.log.read_text(errors="replace"))
     assert found, stack.tail()
     return found.group(1)

@@ -438,7 +438,11 @@ def test_a_declined_renewal_is_past_due_until_the_next_retry():
     )
     details = {"amount": 4900, "attempt": 1, "next_attempt_at": "2026-12-22T10:00:00Z"}
     # the email's facts ride on the event only: the history line keeps the ledger's details
-    told = {"currency": "usd", "name": "Acme Supply to Shopify", "suspends_at": "2026-12-28T10:00:00Z"}
+    told = {
+        "currency": "usd",
+        "name": "Acme Supply to Shopify",
+        "suspends_at": "2026-12-28T10:00:00Z",
+    }
     assert renewal.declined == Decision(
         before=subject,
         after=after,

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,22 @@ TARGETS = {
     },
 }
 # A mutant of a literal inside a message (an error's detail, a description, a log line) changes
-# what a person reads, not what the system does: reported apart from the others.
-_MESSAGE_MUTANT = re.compile(r"""^[-+]\s*(f?["'].*["']|None),?\s*$""")
+# what a person reads, not what the system does: reported apart from the others. It is one whose
+# lines differ only in their string literals (or a string literal replaced by None).
+_STRING = re.compile(r"""f?"(?:[^"\\]|\\.)*"|f?'(?:[^'\\]|\\.)*'|\bNone\b""")
+
+
+def _is_message_mutant(changed: list[str]) -> bool:
+    def shape(lines: list[str]) -> list[str]:
+        return sorted(_STRING.sub("S", line[1:]).strip() for line in lines)
+
+    removed = [line for line in changed if line.startswith("-")]
+    added = [line for line in changed if line.startswith("+")]
+    return (
+        bool(changed)
+        and _STRING.search(" ".join(changed)) is not None
+        and (shape(removed) == shape(added))
+    )
 
 
 def _workspace(mutate: list[str], tests: list[str], children: int) -> None:
@@ -109,7 +124,7 @@ def _results(env: dict[str, str]) -> dict[str, Any]:
         text=True,
     ).stdout
     by_module: dict[str, Counter[str]] = {}
-    survivors: list[dict[str, str]] = []
+    survived: list[str] = []
     for line in listing.splitlines():
         name, _, status = line.strip().partition(": ")
         if not name or not status:
@@ -117,23 +132,27 @@ def _results(env: dict[str, str]) -> dict[str, Any]:
         module = name.split(".x")[0].split(".xǁ")[0]
         by_module.setdefault(module, Counter())[status] += 1
         if status == "survived":
-            diff = subprocess.run(
-                [mutmut, "show", name],
-                cwd=WORKSPACE,
-                env=env,
-                check=False,
-                capture_output=True,
-                text=True,
-            ).stdout
-            changed = [
-                line
-                for line in diff.splitlines()
-                if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
-            ]
-            kind = (
-                "message" if changed and all(_MESSAGE_MUTANT.match(c) for c in changed) else "other"
-            )
-            survivors.append({"mutant": name, "kind": kind, "change": " | ".join(changed)[:300]})
+            survived.append(name)
+
+    def show(name: str) -> dict[str, str]:
+        diff = subprocess.run(
+            [mutmut, "show", name],
+            cwd=WORKSPACE,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout
+        changed = [
+            line
+            for line in diff.splitlines()
+            if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
+        ]
+        kind = "message" if _is_message_mutant(changed) else "other"
+        return {"mutant": name, "kind": kind, "change": " | ".join(changed)[:300]}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        survivors = list(pool.map(show, survived))
     return {"by_module": {m: dict(c) for m, c in sorted(by_module.items())}, "survivors": survivors}
 
 

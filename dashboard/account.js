@@ -2,7 +2,7 @@
 // with billing access, cancel or reactivate the account, add or manage the payment method, and
 // the account's users (users.js).
 
-import { api } from "./api.js";
+import { api, download } from "./api.js";
 import { askCancelReason, showQuote } from "./dialogs.js";
 import { addPaymentMethod, showProblem } from "./payment.js";
 import { $, ACCOUNT_STATUS_LABELS, STATUS_LABELS, announce, busy, el, money, showError, timeEl } from "./ui.js";
@@ -120,6 +120,38 @@ async function loadUpcoming() {
   }
 }
 
+function receiptButton(charge) {
+  const button = el(
+    "button",
+    { type: "button", class: "btn btn-quiet", "data-receipt": charge.id, title: `Download receipt ${charge.receipt_number} (PDF)` },
+    charge.receipt_number,
+  );
+  button.addEventListener("click", () => busy(button, () => openReceipt(charge.id)).catch(() => {}));
+  return button;
+}
+
+/**
+ * Download a charge's receipt (PDF): fetched with the token (a plain link cannot carry it), then
+ * saved from a blob URL. The emails' receipt links (`#receipt/<id>`) land here too.
+ */
+export async function openReceipt(chargeId) {
+  try {
+    const { blob, filename } = await download(`/v1/account/charges/${encodeURIComponent(chargeId)}/receipt`, "application/pdf");
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: filename, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    showError($("charges-error"), null);
+    announce(`Receipt downloaded: ${filename}.`);
+  } catch (error) {
+    showError($("charges-error"), error);
+    announce(error.detail || "The receipt could not be downloaded.");
+    throw error;
+  }
+}
+
 async function loadCharges(first) {
   try {
     const cursor = first ? null : chargesCursor;
@@ -134,11 +166,12 @@ async function loadCharges(first) {
         el("td", {}, charge.description),
         el("td", {}, el("span", { class: `badge badge-charge-${charge.status}`, "data-status": charge.status }, CHARGE_STATUS[charge.status] || charge.status)),
         el("td", { class: "num" }, money(charge.amount, charge.currency)),
+        el("td", {}, charge.receipt_number ? receiptButton(charge) : ""),
       ),
     );
     if (first) {
       $("charges-body").replaceChildren(
-        ...(rows.length ? rows : [el("tr", { class: "placeholder" }, el("td", { colspan: 4 }, "No charges yet."))]),
+        ...(rows.length ? rows : [el("tr", { class: "placeholder" }, el("td", { colspan: 5 }, "No charges yet."))]),
       );
     } else {
       $("charges-body").append(...rows);

@@ -298,6 +298,39 @@ export async function api(method, path, { body, idempotent = false } = {}) {
   }
 }
 
+/**
+ * A file the API answers (a receipt: PDF), fetched with the session's token, since a link cannot
+ * carry it; the caller saves it from a blob URL. Errors as `api`.
+ */
+export async function download(path, accept) {
+  const session = currentSession();
+  if (!session) {
+    onUnauthorized();
+    throw new ApiError(401, null, "Your session has ended. Sign in again.");
+  }
+  let response;
+  try {
+    response = await fetch(`${API_BASE}${path}`, {
+      headers: { Accept: `${accept}, application/problem+json`, Authorization: `Bearer ${session.token}` },
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError(0, null, "Could not reach the server. Check your connection and try again.");
+  }
+  if (!response.ok) {
+    const problem = await response.json().catch(() => null);
+    if (response.status === 401) {
+      signOut();
+      onUnauthorized();
+    }
+    throw new ApiError(response.status, problem, problemDetail(response.status, problem, response.statusText));
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const named = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), filename: named ? named[1] : "receipt.pdf" };
+}
+
 /** Every page of a paged list route (`items`, `next_cursor`). */
 export async function allPages(path) {
   const items = [];

@@ -13,7 +13,7 @@ import {
   signUpWithCognito,
   whenUnauthorized,
 } from "./api.js";
-import { loadAccount, loadAccountDetails, resetAccount, setUpAccount } from "./account.js";
+import { loadAccount, loadAccountDetails, openReceipt, resetAccount, setUpAccount } from "./account.js";
 import { setUpDialogs } from "./dialogs.js";
 import { integrationItems, loadIntegrations, refreshNotice, resetIntegrations, setUpIntegrations } from "./integrations.js";
 import { $, announce, busy, showError } from "./ui.js";
@@ -37,9 +37,30 @@ const app = {
   integrationsById: () => new Map(integrationItems().map((i) => [i.id, i])),
 };
 
+// The emails' receipt links: `#receipt/<charge id>` opens the Account page and downloads it.
+const RECEIPT_ROUTE = /^#\/?receipt\/(ch_[0-9A-Za-z_]{1,61})$/;
+const PENDING_RECEIPT = "pendingReceipt";
+
 function routeName() {
   const name = window.location.hash.replace(/^#\/?/, "");
+  if (RECEIPT_ROUTE.test(window.location.hash)) return "account";
   return name in ROUTES ? name : "integrations";
+}
+
+/** A receipt link followed before signing in is kept for the tab and opened after it. */
+function rememberReceiptLink() {
+  const found = RECEIPT_ROUTE.exec(window.location.hash);
+  if (found) sessionStorage.setItem(PENDING_RECEIPT, found[1]);
+}
+
+function openPendingReceipt() {
+  rememberReceiptLink();
+  const chargeId = sessionStorage.getItem(PENDING_RECEIPT);
+  if (!chargeId) return;
+  sessionStorage.removeItem(PENDING_RECEIPT);
+  history.replaceState(null, "", "#account");
+  showRoute({ focus: false });
+  openReceipt(chargeId).catch(() => {}); // the charges block shows why
 }
 
 function showView(id) {
@@ -108,6 +129,7 @@ function start(session) {
   $("session").hidden = false;
   showRoute({ focus: true });
   reloadAll();
+  openPendingReceipt();
 }
 
 async function submitSignIn(event) {
@@ -194,7 +216,12 @@ async function boot() {
     }),
   );
   window.addEventListener("hashchange", () => {
+    rememberReceiptLink();
     if (!app.session) return;
+    if (RECEIPT_ROUTE.test(window.location.hash)) {
+      openPendingReceipt();
+      return;
+    }
     showRoute({ focus: true });
     // Charges may have moved since they were loaded (a renewal, another user): read them again.
     if (routeName() === "account" && app.account) loadAccountDetails().catch(() => {});
@@ -206,6 +233,7 @@ async function boot() {
     announce(reason.detail || "Something went wrong. Refresh the page and try again.");
   });
 
+  rememberReceiptLink();
   let failure = "";
   if (AUTH_MODE === "cognito") {
     try {

@@ -43,7 +43,10 @@ SWEEP_KINDS: Mapping[str, DueKind] = {
 # Entries a sweep also works on, beside its own: the renewal sweep sends the ledger lines that
 # may hold money not yet applied or refunded to the worker (the reconciler). One left unsettled
 # after a run (a payment still in flight) is not run for again in the same advance.
-ALSO_SWEPT: Mapping[str, tuple[DueKind, ...]] = {"renewal_sweep": (DueKind.SETTLEMENT,)}
+# The deletion reminders are the renewal sweep's too.
+ALSO_SWEPT: Mapping[str, tuple[DueKind, ...]] = {
+    "renewal_sweep": (DueKind.SETTLEMENT, DueKind.REMINDER)
+}
 # A sweep that leaves due items behind is run again at its next slots (as Scheduler would); after
 # this many runs without progress the advance stops running it and says so.
 MAX_RUNS_WITHOUT_PROGRESS = 3

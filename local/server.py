@@ -54,6 +54,8 @@ TOOLS = ROOT / ".tools"
 _ACCOUNT_ID = rf"^{ACCOUNT_ID_PATTERN}$"
 _ASSET = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _CARD_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/card$")
+# An address as the users directory would accept it (one @, a dot in the domain, no spaces).
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$"
 MAX_LOCAL_BODY_BYTES = 64 * 1024
 
 
@@ -272,7 +274,7 @@ class LocalOrigin:
 class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: str | None = Field(default=None, pattern=_ACCOUNT_ID)
-    email: str | None = Field(default=None, min_length=3, max_length=254)
+    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL)
     card: Literal["ok", "declined"]
 
 
@@ -337,6 +339,7 @@ class LocalRoutes:
             ("GET", "/_local/clock"): self.clock,
             ("POST", "/_local/clock"): self.move_clock,
             ("GET", "/_local/events"): self.events,
+            ("GET", "/_local/emails"): self.emails,
             ("GET", "/_local/.well-known/jwks.json"): self.jwks,
         }
         handler = routes.get((method, path))
@@ -395,6 +398,9 @@ class LocalRoutes:
         if not is_account_id(account_id) or not self.stack.swap_card(account_id, body.card):
             return _problem(404, "not_found", f"No account {account_id[:80]!r}.")
         return _json(200, {"account_id": account_id, "card": body.card})
+
+    def emails(self, environ: Mapping[str, Any]) -> Answer:
+        return _json(200, {"items": self.stack.emails()})
 
     def token(self, environ: Mapping[str, Any]) -> Answer:
         body = _body(environ, TokenRequest)

@@ -568,3 +568,141 @@ class WebhookDeliveries:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             page: dict[str, Any] = json.load(response)
             return page
+
+
+# ---------------------------------------------------------------- bus -> rule targets
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTarget:
+    """An `EventBridgeRule` event of a function in template.yaml, with the function's
+    asynchronous invocation settings (`EventInvokeConfig`)."""
+
+    function: Function
+    name: str  # the event's logical name
+    pattern: Mapping[str, Any]
+    retries: int  # Lambda's retries of a failed asynchronous invocation
+    on_failure: str | None  # logical id of the OnFailure destination queue
+
+
+def rule_targets() -> list[RuleTarget]:
+    """Every function invoked by a rule on the bus."""
+    found = []
+    for function in functions().values():
+        config = function.properties.get("EventInvokeConfig") or {}
+        destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+            "Destination"
+        )
+        for name, event in (function.properties.get("Events") or {}).items():
+            if event["Type"] != "EventBridgeRule":
+                continue
+            found.append(
+                RuleTarget(
+                    function=function,
+                    name=name,
+                    pattern=event["Properties"]["Pattern"],
+                    retries=int(config.get("MaximumRetryAttempts", 2)),
+                    on_failure=_get_att_target(destination) if destination else None,
+                )
+            )
+    return found
+
+
+class RuleSource:
+    """A rule on the bus (moto) whose target is a function, invoked as Lambda invokes one
+    asynchronously: each event on its own, several at once (the function's concurrency), a
+    failed one retried `retries` times, then recorded in the OnFailure queue the way Lambda
+    records it (`requestPayload`, `responsePayload`, `condition: RetriesExhausted`).
+
+    Lambda waits a minute and then two before its retries; here they follow at once: the
+    business clock does not move while an advance settles."""
+
+    def __init__(
+        self,
+        events: Any,
+        sqs: Any,
+        bus_name: str,
+        target: RuleTarget,
+        dead_letter_url: str | None,
+        invoker: Any = None,
+    ) -> None:
+        self.sqs = sqs
+        self.target = target
+        self.function = target.function.logical_id
+        self.dead_letter_url = dead_letter_url
+        self.invoker = invoker or invoke
+        rule = f"local-{self.function}-{target.name}"
+        self.url = sqs.create_queue(QueueName=rule)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name=rule,
+            EventBusName=bus_name,
+            EventPattern=json.dumps(target.pattern),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=rule,
+            EventBusName=bus_name,
+            Targets=[
+                {
+                    "Id": "function",
+                    "Arn": arn,
+                    "InputTransformer": {
+                        "InputPathsMap": {"id": "$.id"},
+                        "InputTemplate": "<aws.events.event.json>",
+                    },
+                }
+            ],
+        )
+        limit = concurrency_limits().get(self.function, 0)
+        self.concurrency = max(1, limit or 2)
+        self.invocations = 0
+        self.failed = 0
+
+    def drain(self) -> int:
+        """Invoke the function for every event the rule matched so far; the number handled."""
+        handled = 0
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="rule") as pool:
+            while True:
+                messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
+                    "Messages"
+                )
+                if not messages:
+                    return handled
+                events = [json.loads(message["Body"]) for message in messages]
+                for event in events:
+                    event.pop("ingestion-time", None)  # moto's own
+                list(pool.map(self._invoke_async, events))
+                delete_messages(self.sqs, self.url, messages)
+                handled += len(messages)
+
+    def _invoke_async(self, event: dict[str, Any]) -> None:
+        error: dict[str, Any] = {}
+        for _ in range(1 + self.target.retries):
+            self.invocations += 1
+            try:
+                self.invoker(self.function, event)
+            except Exception as failure:
+                error = {"errorType": type(failure).__name__, "errorMessage": str(failure)[:500]}
+                continue
+            return
+        self.failed += 1
+        if self.dead_letter_url is None:
+            print(f"{self.function}: an event failed; no OnFailure queue", file=sys.stderr)
+            return
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now().astimezone().isoformat(),
+            "requestContext": {
+                "requestId": event.get("id"),
+                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function}",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 1 + self.target.retries,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": error,
+        }
+        self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(record))

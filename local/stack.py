@@ -7,7 +7,8 @@
 | SQS queue, EventBridge bus, user pool | moto's server, in a process of its own, on a free port |
 | API Gateway + JWT authorizer, function URL | `local.server` on `API_PORT`, `WEBHOOK_PORT` |
 | EventBridge Scheduler | `local.clock`: the business clock (`<data>/clock.json`) |
-| event sources (SQS, stream) | `local.sources` |
+| event sources (SQS, stream, rules on the bus) | `local.sources` |
+| SES | moto's SES v2 behind `local.ses.EmailCapture` (`<data>/emails.jsonl`) |
 
 The user pool is template.yaml's, in moto's cognito-idp (`local.userpool`), kept across
 restarts in `<data>/cognito.pickle`. Every function runs through its real `lambda_handler` in
@@ -102,6 +103,9 @@ class Config:
     idempotency_table_name: str = "idempotency"
     bus_name: str = "integrations-local"
     seed: bool = True
+    # Whether the functions invoked by rules on the bus (the notifier) run (`LOCAL_RULES=0`:
+    # not; `make bench-month` measures what they add).
+    rules: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -121,6 +125,7 @@ class Config:
             idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME") or "idempotency",
             bus_name=env.get("EVENT_BUS_NAME") or "integrations-local",
             seed=(env.get("LOCAL_SEED") or "1") not in ("0", "false", "no"),
+            rules=(env.get("LOCAL_RULES") or "1") not in ("0", "false", "no"),
         )
 
     @property
@@ -380,6 +385,21 @@ class Stack:
         self._wire_moto(endpoint)
         return endpoint
 
+    def _start_ses(self, moto_endpoint: str) -> None:
+        """The SES capture in front of moto's SES v2, on a free port, with the sender verified."""
+        from local.server import serve  # noqa: PLC0415
+        from local.ses import EmailCapture  # noqa: PLC0415
+        from local.template import parameter_values  # noqa: PLC0415
+
+        self.emails_capture = EmailCapture(
+            moto_endpoint, self.data / "emails.jsonl", self.clock.now
+        )
+        self.email_sender = str(parameter_values()["EmailSender"])
+        self.emails_capture.verify_sender(self.email_sender)
+        port = free_port()
+        self._parts.servers.append(serve(self.config.host, port, self.emails_capture.app))
+        self.ses_endpoint = f"http://{self.config.host}:{port}"
+
     def _start_runtime(self) -> None:
         """Every function in execution environments of its own (`local.runtime`), each
         started by the first invocation that needs it (its cold start)."""
@@ -461,6 +481,11 @@ class Stack:
                 # pool from its event, as on AWS.
                 "USER_POOL_ID": self.pool.pool_id,
                 "STRIPE_API_BASE": self.stripe_api_base,
+                # The notifier's SES v2 client: the capture in front of moto.
+                "AWS_ENDPOINT_URL_SESV2": self.ses_endpoint,
+                "EMAIL_SENDER": self.email_sender,
+                # The emails' links: the dashboard this stack serves.
+                "DASHBOARD_URL": f"{self.config.api_url}/",
             }
         )
 
@@ -470,7 +495,14 @@ class Stack:
         import boto3  # noqa: PLC0415
 
         from local.gateway import functions  # noqa: PLC0415
-        from local.sources import EventLog, QueueSource, create_queues, event_sources  # noqa: PLC0415
+        from local.sources import (  # noqa: PLC0415
+            EventLog,
+            QueueSource,
+            RuleSource,
+            create_queues,
+            event_sources,
+            rule_targets,
+        )
         from local.template import resources  # noqa: PLC0415
 
         sqs = boto3.client("sqs", endpoint_url=endpoint, config=self._boto)
@@ -485,17 +517,32 @@ class Stack:
             )
             if isinstance(value, dict) and value.get("Ref") in resources("AWS::SQS::Queue")
         }
-        queues = create_queues(sqs, [*(s.source for s in sources), *referenced.values()])
+        targets = rule_targets() if self.config.rules else []
+        failures = [t.on_failure for t in targets if t.on_failure]
+        queues = create_queues(sqs, [*(s.source for s in sources), *referenced.values(), *failures])
         self.queue_variables = {name: queues[queue][0] for name, queue in referenced.items()}
         self.queues = [QueueSource(sqs, *queues[source.source], source) for source in sources]
         events.create_event_bus(Name=self.config.bus_name)
         self.event_log = EventLog(events, sqs, self.config.bus_name, self.data / "events.jsonl")
+        # Functions invoked by rules on the bus (the notifier), failures to their OnFailure queue.
+        self.rules = [
+            RuleSource(
+                events,
+                sqs,
+                self.config.bus_name,
+                target,
+                queues[target.on_failure][0] if target.on_failure else None,
+            )
+            for target in targets
+        ]
+        self.dead_letters = {name: queues[name][0] for name in failures}
         self._sqs = sqs
         # The user pool of template.yaml, as moto keeps it across restarts.
         from local import userpool  # noqa: PLC0415
 
         self.cognito = boto3.client("cognito-idp", endpoint_url=endpoint, config=self._boto)
         self.pool = userpool.wire(self.cognito)
+        self._start_ses(endpoint)
 
     def _wire(self) -> None:
         """Tables, their streams, the services the functions get, the scheduler."""
@@ -564,6 +611,7 @@ class Stack:
             try:
                 self._drain_queues()
                 self._pump_streams()
+                self._drain_rules()
                 self.event_log.collect()
                 last_error = ""
             except Exception as error:
@@ -582,6 +630,7 @@ class Stack:
             while True:
                 work = self._drain_queues()
                 work += self._pump_streams()
+                work += self._drain_rules()
                 with self._charge_lock:
                     charges = self._charges_made
                 if charges != self._charges_seen:
@@ -595,6 +644,9 @@ class Stack:
 
     def _pump_streams(self) -> int:
         return sum(stream.pump() for stream in self.streams)
+
+    def _drain_rules(self) -> int:
+        return sum(rule.drain() for rule in self.rules)
 
     def _fire(self, schedule: Schedule, at: datetime) -> Any:
         """Run one schedule slot to the end: the function, then whatever it set in motion."""
@@ -625,6 +677,34 @@ class Stack:
             self._pump_streams()
             self.event_log.collect()
         return self.event_log.items()
+
+    def emails(self) -> list[dict[str, Any]]:
+        """The emails sent so far (what reached the SES capture), oldest first."""
+        with self._work:
+            self._pump_streams()
+            self._drain_rules()
+        return [
+            {
+                "to": item["to"],
+                "subject": item["subject"],
+                "text": item["text"],
+                "html": item["html"],
+                "sent_at": item["sent_at"],
+                "event_id": item["event_id"],
+            }
+            for item in self.emails_capture.items()
+        ]
+
+    def dead_lettered(self, queue: str) -> list[dict[str, Any]]:
+        """The records in an OnFailure (dead-letter) queue of the template, read and left there."""
+        url = self.dead_letters[queue]
+        found = (
+            self._sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages")
+            or []
+        )
+        return [json.loads(message["Body"]) for message in found]
 
     def webhook_answered(self, event: dict[str, Any], status: int) -> None:
         """Called by the function URL after each invocation: a Stripe event was delivered.

@@ -6,6 +6,9 @@
     python -m ops.redrive outbox --stack integrations-prod [--older-than-minutes 10] [--dry-run]
         republish every outbox row not marked published (the EventsDLQ holds stream pointers,
         gone from the stream after 24 hours; the rows are kept 7 days)
+    python -m ops.redrive notifications --stack integrations-prod [--dry-run]
+        invoke the notifier again with every event of NotifierDLQ (emails already sent are not
+        sent again: each has a marker)
 
 `--stack` reads the queues, the table and the bus from the stack's outputs; `--from-url`,
 `--to-url`, `--table` and `--bus` name them directly. AWS credentials and region come from the
@@ -148,6 +151,54 @@ def republish_outbox(
 # ---------------------------------------------------------------- the command
 
 
+def dead_lettered_event(body: str) -> dict[str, Any] | None:
+    """The EventBridge event a NotifierDLQ message holds: Lambda's asynchronous invocation
+    record (`requestPayload`), or the event itself (a delivery EventBridge could not make)."""
+    import json  # noqa: PLC0415
+
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    event = message.get("requestPayload", message)
+    return event if isinstance(event, dict) and "detail-type" in event else None
+
+
+def reinvoke(
+    sqs: Any, lambda_client: Any, queue_url: str, function: str, *, dry_run: bool = False
+) -> tuple[int, int]:
+    """Every event of the notifier's DLQ handed to the function again (asynchronously, as
+    EventBridge does), each message deleted once Lambda took it; (invoked, unreadable)."""
+    import json  # noqa: PLC0415
+
+    invoked = unreadable = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=SQS_BATCH,
+            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+        if not messages:
+            return invoked, unreadable
+        for message in messages:
+            event = dead_lettered_event(message["Body"])
+            if event is None:
+                unreadable += 1
+                continue
+            invoked += 1
+            if dry_run:
+                continue
+            lambda_client.invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+            )
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if dry_run:
+            return invoked, unreadable
+
+
 def stack_outputs(stack: str) -> dict[str, str]:
     import boto3  # noqa: PLC0415 - only the command needs it
 
@@ -185,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
         "--older-than-minutes", type=float, default=DEFAULT_OLDER_THAN.total_seconds() / 60
     )
     outbox.add_argument("--dry-run", action="store_true")
+    notifications = commands.add_parser(
+        "notifications", help="invoke the notifier with every event of NotifierDLQ"
+    )
+    notifications.add_argument("--stack")
+    notifications.add_argument("--queue-url")
+    notifications.add_argument("--function", help="default: <stack>-notifier:live")
+    notifications.add_argument("--dry-run", action="store_true")
     arguments = parser.parse_args(argv)
     outputs = stack_outputs(arguments.stack) if arguments.stack else {}
 
@@ -195,6 +253,18 @@ def main(argv: list[str] | None = None) -> int:
         moved = move_messages(boto3.client("sqs"), source, target, arguments.limit)
         print(f"moved {moved} message(s) from {source} to {target}")
         return 0
+
+    if arguments.command == "notifications":
+        (queue,) = _named(arguments, outputs, {"queue_url": "NotifierDLQUrl"})
+        function = arguments.function or f"{arguments.stack}-notifier:live"
+        invoked, unreadable = reinvoke(
+            boto3.client("sqs"), boto3.client("lambda"), queue, function, dry_run=arguments.dry_run
+        )
+        print(
+            f"events handed to {function}: {invoked}; unreadable messages left: {unreadable}"
+            + (" (dry run)" if arguments.dry_run else "")
+        )
+        return 1 if unreadable else 0
 
     table, bus = _named(arguments, outputs, {"table": "TableName", "bus": "EventBusName"})
     result = republish_outbox(

@@ -1,8 +1,9 @@
-"""Billing: the charges ledger, the Stripe customer portal and adding a payment method through
-Stripe Checkout (billing access only)."""
+"""Billing: the charges ledger, receipts, the Stripe customer portal and adding a payment
+method through Stripe Checkout (billing access only)."""
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from lifecycle.http.handler import api, current_caller, resolver
@@ -13,7 +14,7 @@ from lifecycle.http.models import (
     PaymentMethodSetup,
     PortalView,
 )
-from lifecycle.usecases import account, payment_method
+from lifecycle.usecases import account, payment_method, receipts
 from lifecycle.usecases.services import services
 
 app = resolver()
@@ -35,6 +36,33 @@ def billing_portal(body: BillingPortal) -> PortalView:
 @app.post("/v1/account/payment-method")
 def add_payment_method(body: PaymentMethodSetup) -> CheckoutView:
     return payment_method.add_payment_method(services(), current_caller(app), body.return_url)
+
+
+@app.get(
+    "/v1/account/charges/<charge_id>/receipt",
+    responses={
+        200: {
+            "description": "The receipt of a succeeded or refunded charge: PDF, or HTML when"
+            " the request's Accept prefers text/html.",
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+# No return annotation on purpose: Powertools validates an annotated response body with
+# pydantic, which reads bytes as UTF-8 text; a PDF is binary (the resolver base64-encodes it).
+def receipt(charge_id: str):  # type: ignore[no-untyped-def]
+    document = receipts.receipt(
+        services(), current_caller(app), charge_id, app.current_event.headers.get("accept")
+    )
+    headers = {"Cache-Control": "private, no-store", "Vary": "Accept"}
+    if document.filename:
+        headers["Content-Disposition"] = f'inline; filename="{document.filename}"'
+    return Response(
+        status_code=200, content_type=document.content_type, body=document.body, headers=headers
+    )
 
 
 lambda_handler = api(app)

@@ -1,7 +1,7 @@
 """Renewal sweep (every 15 minutes): enqueue every integration due for renewal or a payment
 retry, and every ledger line holding money not yet applied or refunded (the reconciler: the
 worker applies or refunds it), read from the sparse due index (work grows with what is due,
-never with the table)."""
+never with the table); then send the deletion reminders that are due (one transaction each)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from lifecycle.observability import logger, metrics
 from lifecycle.schedule import ScheduledEvent
 from lifecycle.settings import settings
-from lifecycle.usecases import renewals
+from lifecycle.usecases import reminders, renewals
 from lifecycle.usecases.services import services
 
 BATCH = 10  # SendMessageBatch's limit
@@ -42,8 +42,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     if entries:
         enqueued += _send(queue_url, entries)
     metrics.add_metric(name="RenewalsEnqueued", unit="Count", value=enqueued)
+    # Deletion reminders: one DynamoDB transaction each, sent here (no Stripe, no queue).
+    reminded = sum(1 for r in reminders.send_due(services()) if r.result == "sent")
+    metrics.add_metric(name="DeletionRemindersSent", unit="Count", value=reminded)
     logger.info(
-        "renewal sweep", extra={"enqueued": enqueued, "scheduled_time": scheduled.time.isoformat()}
+        "renewal sweep",
+        extra={
+            "enqueued": enqueued,
+            "reminded": reminded,
+            "scheduled_time": scheduled.time.isoformat(),
+        },
     )
     return {"enqueued": enqueued}
 

@@ -90,9 +90,13 @@ def test_paying_while_a_member_cancels_over_http_never_keeps_money_without_the_s
             partial(tenant.post, f"{path}/reactivate", {"quote_id": quote["id"]}),
             partial(stack.api.post, f"{path}/cancel", {"reason": "other"}, token=member),
         )
-        assert cancelled.status == 200, cancelled.body
         after = tenant.integration(subject["id"]).body
         charged, refunded, kept = _since(before, _money(stack, tenant, subject["id"]))
+        if cancelled.status == 409:  # lost the race to the unfreeze's commit: retryable
+            assert cancelled.body["code"] == "conflict"
+            assert (after["status"], paid.status, kept) == ("active", 200, quote["amount"])
+            continue
+        assert cancelled.status == 200, cancelled.body
         assert after["status"] == "cancel_pending"
         if paid.status == 200:
             assert kept == quote["amount"] and charged - refunded == 1

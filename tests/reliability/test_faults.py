@@ -71,7 +71,9 @@ def test_a_store_fault_during_freeze_is_retryable_and_leaves_nothing_half_done(
     ]
     got, body = invoke("POST", f"{ID}/freeze", {"id": integration_id})
     assert (got, body["status"]) == (200, "freeze_pending")
+    # The create's receipt event first (the outbox reads in key order: `ch_` before `int_`).
     assert [e["detail-type"] for e in services.store.outbox("acc_1")] == [
+        "ChargeSucceeded",
         "IntegrationCreated",
         "FreezeScheduled",
     ]
@@ -86,7 +88,9 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_is_not_applied_twice(
     assert (got, body["code"]) == (503, "service_unavailable")
     got, body = invoke("POST", f"{ID}/freeze", {"id": integration_id})
     assert (got, body["status"]) == (200, "freeze_pending")  # already holds: a no-op success
+    # The create's receipt event first (the outbox reads in key order: `ch_` before `int_`).
     assert [e["detail-type"] for e in services.store.outbox("acc_1")] == [
+        "ChargeSucceeded",
         "IntegrationCreated",
         "FreezeScheduled",
     ]

@@ -41,6 +41,7 @@ def test_the_api_routes_of_api_md_are_all_in_the_template():
         ("POST", "/v1/account/reactivate"),
         ("POST", "/v1/account/billing-portal"),
         ("GET", "/v1/account/charges"),
+        ("GET", "/v1/account/charges/{id}/receipt"),
         ("GET", "/v1/account/activity"),
         ("POST", "/v1/account/payment-method"),
         ("GET", "/v1/account/users"),

@@ -71,3 +71,56 @@ def test_a_limit_moves_that_many_and_leaves_the_rest(queues):
     assert move_messages(sqs, urls["RenewalDLQ"], urls["RenewalQueue"], limit=12) == 12
     assert move_messages(sqs, urls["RenewalDLQ"], urls["RenewalQueue"]) == 1
     assert move_messages(sqs, urls["RenewalDLQ"], urls["RenewalQueue"]) == 0
+
+
+class RecordingLambda:
+    """Lambda's Invoke, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, **arguments: Any) -> dict[str, Any]:
+        self.calls.append(arguments)
+        return {"StatusCode": 202}
+
+
+def test_the_notifier_dlq_redrive_hands_each_event_back_to_the_notifier_asynchronously():
+    from ops.redrive import reinvoke  # noqa: PLC0415
+
+    event = {"detail-type": "ChargeSucceeded", "detail": {"event_id": "ch_1:succeeded:0"}}
+
+    def filled(sqs: Any, name: str) -> str:
+        url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+        # Lambda's OnFailure record, an event EventBridge could not deliver, something else.
+        for body in (
+            json.dumps({"requestContext": {}, "requestPayload": event}),
+            json.dumps(event),
+            "not json",
+        ):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        return url
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        lambdas = RecordingLambda()
+        dry = reinvoke(sqs, lambdas, filled(sqs, "DryRun"), "stack-notifier:live", dry_run=True)
+        assert dry == (2, 1) and lambdas.calls == []
+
+        url = filled(sqs, "NotifierDLQ")
+        invoked, unreadable = reinvoke(sqs, lambdas, url, "stack-notifier:live")
+        left = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+
+    assert (invoked, unreadable) == (2, 1)
+    assert [json.loads(c["Payload"]) for c in lambdas.calls] == [event, event]
+    assert {(c["FunctionName"], c["InvocationType"]) for c in lambdas.calls} == {
+        ("stack-notifier:live", "Event")
+    }
+    # Only the unreadable message is left (for a person to look at).
+    assert (
+        int(left["ApproximateNumberOfMessages"])
+        + int(left["ApproximateNumberOfMessagesNotVisible"])
+        == 1
+    )

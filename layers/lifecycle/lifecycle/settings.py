@@ -19,6 +19,11 @@ class Settings:
     stripe_rate_per_second: float = 25.0
     renewal_worker_concurrency: int = 5
     catalog: Catalog = field(default_factory=lambda: DEFAULT_CATALOG)
+    # The notifier's verified SES sender and the dashboard its links point to.
+    email_sender: str = "billing@example.com"
+    dashboard_url: str = "http://localhost:3000/"
+    # Who the receipts name as the seller.
+    receipt_seller: str = "Supplier Feeds"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,6 +36,9 @@ class Settings:
             stripe_rate_per_second=float(env.get("STRIPE_RATE_PER_SECOND", "25")),
             renewal_worker_concurrency=int(env.get("RENEWAL_WORKER_CONCURRENCY", "5")),
             catalog=_catalog(env.get("PRICE_CATALOG")),
+            email_sender=env.get("EMAIL_SENDER") or "billing@example.com",
+            dashboard_url=env.get("DASHBOARD_URL") or "http://localhost:3000/",
+            receipt_seller=env.get("RECEIPT_SELLER") or "Supplier Feeds",
         )
 
 

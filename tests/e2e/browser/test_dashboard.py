@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -441,3 +442,30 @@ def test_manage_payment_method_opens_the_billing_portal_and_its_link_comes_back(
     page.get_by_role("link", name="Return to the dashboard").click()
     expect(page).to_have_url(re.compile(r"#/account$"))
     expect(page.get_by_role("button", name="Manage payment method")).to_be_visible()
+
+
+def test_the_charges_table_downloads_a_receipt_and_an_emails_receipt_link_opens_it(
+    stack: LocalStack, dashboard: Dashboard
+) -> None:
+    tenant = Tenant(stack)
+    create_integration(tenant, "Acme Supply to Shopify")
+    (charge,) = tenant.charges()
+    dashboard.sign_in(tenant.account_id, billing=True)
+    page = dashboard.page
+    dashboard.open_account_page()
+
+    button = page.locator(f'#charges-body tr[data-charge-id="{charge["id"]}"] [data-receipt]')
+    expect(button).to_have_text(charge["receipt_number"])
+    with page.expect_download() as downloaded:
+        button.click()
+    pdf = Path(downloaded.value.path()).read_bytes()
+    assert downloaded.value.suggested_filename == f"receipt-{charge['receipt_number']}.pdf"
+    assert pdf.startswith(b"%PDF-")
+    dashboard.screenshot("receipt-button")
+
+    # The link of the receipt email (`<dashboard>#receipt/<id>`): the Account page, the PDF.
+    with page.expect_download() as linked:
+        page.goto(f"/#receipt/{charge['id']}")
+    assert linked.value.suggested_filename == f"receipt-{charge['receipt_number']}.pdf"
+    expect(page.get_by_role("heading", name="Account", level=1)).to_be_visible()
+    assert page.url.endswith("#account")

@@ -242,9 +242,14 @@ def test_fifty_concurrent_deliveries_of_one_event_make_one_change(services, wait
     assert statuses == [200] * 50
     (integration,) = services.store.list_integrations("acc_1").integrations
     assert integration.version == 1
-    assert [e["detail-type"] for e in services.store.outbox("acc_1")] == ["IntegrationCreated"]
+    # One change, and one ChargeSucceeded for it (notifications.md: the receipt's event).
+    assert sorted(e["detail-type"] for e in services.store.outbox("acc_1")) == [
+        "ChargeSucceeded",
+        "IntegrationCreated",
+    ]
     (line,), _ = services.store.list_charges("acc_1")
     assert (line.status, line.applied, line.revision) == (ChargeStatus.SUCCEEDED, True, 1)
+    assert line.receipt_number == "R-1-0001"
 
 
 EVENT_KINDS = [

@@ -283,14 +283,19 @@ def test_paying_an_unfreeze_while_a_member_cancels_never_keeps_money_without_the
             ),
         )
         _allowed(paid)
-        assert not isinstance(cancelled, DomainError), cancelled
-        tally.outcomes.update([f"pay:{_name(paid)}"])
+        # The cancel may lose the race to the unfreeze's commit: a retryable 409, and the
+        # integration is then active and paid for.
+        _allowed(cancelled)
+        tally.outcomes.update([f"pay:{_name(paid)}", f"cancel:{_name(cancelled)}"])
         lines = shop.audit(subject.id, tally)
         after = shop.store.get_integration(shop.account.id, subject.id)
         kept = [line for line in lines if line.status is ChargeStatus.SUCCEEDED]
-        assert after.status is Status.CANCEL_PENDING
-        # Kept money means the unfreeze happened (and the cancel came after it).
-        assert after.cancelled_from is (Status.ACTIVE if kept else Status.FROZEN)
+        if isinstance(cancelled, DomainError):
+            assert (after.status, bool(kept)) == (Status.ACTIVE, True)
+        else:
+            assert after.status is Status.CANCEL_PENDING
+            # Kept money means the unfreeze happened (and the cancel came after it).
+            assert after.cancelled_from is (Status.ACTIVE if kept else Status.FROZEN)
         if isinstance(paid, DomainError) and any(
             line.status is ChargeStatus.REFUNDED for line in lines
         ):

@@ -351,7 +351,7 @@ def test_deleting_keeps_one_tombstone_and_tells_the_sync_engine_to_stop():
                 integration_id=subject.id,
                 sync_enabled=False,
                 at=END,
-                data={"reason": "no_longer_needed"},
+                data={"reason": "no_longer_needed", "name": "Acme Supply to Shopify"},
             ),
         ),
         history=(
@@ -437,10 +437,16 @@ def test_a_declined_renewal_is_past_due_until_the_next_retry():
         version=4,
     )
     details = {"amount": 4900, "attempt": 1, "next_attempt_at": "2026-12-22T10:00:00Z"}
+    # the email's facts ride on the event only: the history line keeps the ledger's details
+    told = {
+        "currency": "usd",
+        "name": "Acme Supply to Shopify",
+        "suspends_at": "2026-12-28T10:00:00Z",
+    }
     assert renewal.declined == Decision(
         before=subject,
         after=after,
-        events=(event(after, DetailType.PAYMENT_FAILED, at=END, **details),),
+        events=(event(after, DetailType.PAYMENT_FAILED, at=END, **details, **told),),
         history=(line("payment_failed", SYSTEM, END, **details),),
     )
 
@@ -471,8 +477,14 @@ def test_the_last_declined_retry_suspends_and_writes_the_charge_off():
         DetailType.PAYMENT_FAILED,
         DetailType.INTEGRATION_SUSPENDED,
     ]
-    assert declined.events[0].data == {"amount": 900, "attempt": 4}
-    assert declined.events[1].data == {"reason": "non_payment"}
+    assert declined.events[0].data == {
+        "amount": 900,
+        "attempt": 4,
+        "currency": "usd",
+        "name": "Acme Supply to Shopify",
+        "suspended": True,
+    }
+    assert declined.events[1].data == {"reason": "non_payment", "name": "Acme Supply to Shopify"}
     assert declined.history[0].details == {"amount": 900, "attempt": 4, "written_off": True}
     assert declined.history[1].details == {"reason": "non_payment", "resumes_as": "frozen"}
 
@@ -492,7 +504,13 @@ def test_suspension_at_an_account_cancellation_records_the_reason():
         before=subject,
         after=after,
         events=(
-            event(after, DetailType.INTEGRATION_SUSPENDED, at=END, reason="account_cancelled"),
+            event(
+                after,
+                DetailType.INTEGRATION_SUSPENDED,
+                at=END,
+                reason="account_cancelled",
+                name="Acme Supply to Shopify",
+            ),
         ),
         history=(
             line(

@@ -220,6 +220,8 @@ class ChargeView(ApiModel):
     integration_ids: list[str]
     created_at: str
     stripe_payment_intent: str | None
+    # Set once the charge succeeded (it has a receipt: GET /v1/account/charges/{id}/receipt).
+    receipt_number: str | None = None
 
 
 class ChargePage(ApiModel):

@@ -266,7 +266,9 @@ def deletion_decision(
     )
     # The sync engine stops syncing; it is never asked to remove product listings.
     event = replace(
-        integration_event(integration, DetailType.INTEGRATION_DELETED, now, reason=reason),
+        integration_event(
+            integration, DetailType.INTEGRATION_DELETED, now, reason=reason, name=integration.name
+        ),
         sync_enabled=False,
     )
     return Decision(

@@ -40,6 +40,28 @@ REFUNDED_AT_STRIPE = "refunded_at_stripe"
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptItem:
+    """One line of a receipt: what one integration got for its part of the charge."""
+
+    integration_id: str
+    name: str
+    plan: str
+    fee: str  # what is paid: "monthly fee", "frozen fee", "unfreeze: monthly less frozen fee"
+    period_start: datetime
+    period_end: datetime
+    amount: int
+    # How a partial amount was reached (None for a full fee).
+    proration: str | None = None
+
+
+def receipt_number(account_id: str, sequence: int) -> str:
+    """`R-{account short id}-{n}`: the account id without its prefix, its last 8 characters
+    upper-cased, and the account's receipt count (zero-padded so numbers sort as they grow)."""
+    short = account_id.removeprefix("acc_")[-8:].upper()
+    return f"R-{short}-{sequence:04d}"
+
+
+@dataclass(frozen=True, slots=True)
 class ChargeRecord:
     """A ledger line. `action` says what the payment pays for, so that whoever learns of its
     success (the request, Stripe's webhook, the reconciler) can apply it; `applied` says it was.
@@ -76,6 +98,11 @@ class ChargeRecord:
     refund_id: str | None = None
     # The refunded line this one buys the same change again for (its guard moved here).
     supersedes: str | None = None
+    # Set once, in the transaction that makes the line succeeded and applied (never before,
+    # never again): the account's next receipt number, when it succeeded, what each item got.
+    receipt_number: str | None = None
+    succeeded_at: datetime | None = None
+    receipt_items: tuple[ReceiptItem, ...] = ()
     # Bumped by every write: each write is conditioned on the revision it was decided from.
     revision: int = 0
 

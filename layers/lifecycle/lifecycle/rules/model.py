@@ -71,6 +71,8 @@ class DetailType(StrEnum):
     ACCOUNT_CREATED = "AccountCreated"
     PAYMENT_METHOD_UPDATED = "PaymentMethodUpdated"
     USER_INVITED = "UserInvited"
+    CHARGE_SUCCEEDED = "ChargeSucceeded"
+    DELETION_REMINDER = "DeletionReminder"
 
 
 # Statuses that the renewal bills (the account's "billable" integrations).

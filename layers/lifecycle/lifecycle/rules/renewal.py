@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from lifecycle.rules.calendar import add_month, format_instant, normalize
@@ -20,6 +20,7 @@ from lifecycle.rules.model import (
     ChargeRequest,
     Decision,
     DetailType,
+    DomainEvent,
     Integration,
     Status,
     SuspensionReason,
@@ -35,6 +36,8 @@ class DueKind(StrEnum):
     DELETION = "deletion"
     # Ledger lines whose money may be taken but not yet applied or refunded (the reconciler).
     SETTLEMENT = "settlement"
+    # cancel_pending integrations whose deletion reminder is due (the renewal sweep sends it).
+    REMINDER = "reminder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,35 @@ def due_entry(integration: Integration) -> DueEntry | None:
     if integration.billing_state is BillingState.PAST_DUE and integration.next_attempt_at:
         return DueEntry(DueKind.RENEWAL, integration.next_attempt_at)
     return DueEntry(DueKind.RENEWAL, integration.current_period_end)
+
+
+# notifications.md: a cancelled integration's users are told this long before its deletion.
+REMINDER_LEAD = timedelta(days=3)
+
+
+def reminder_at(integration: Integration) -> datetime | None:
+    """When the deletion reminder of a cancel_pending integration is due: 3 days before its
+    period end (a time already past when the cancel came later: due at once). None for any
+    other status."""
+    if integration.status is not Status.CANCEL_PENDING:
+        return None
+    return integration.current_period_end - REMINDER_LEAD
+
+
+def deletion_reminder(integration: Integration, now: datetime) -> DomainEvent | None:
+    """The `DeletionReminder` of a cancel_pending integration whose reminder is due at `now`;
+    None when it is not due (or the integration is not cancel_pending any more)."""
+    due = reminder_at(integration)
+    if due is None or normalize(now) < due:
+        return None
+    return integration_event(
+        integration,
+        DetailType.DELETION_REMINDER,
+        normalize(now),
+        name=integration.name,
+        deletes_at=format_instant(integration.current_period_end),
+        period_end=format_instant(integration.current_period_end),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +201,10 @@ def _declined(integration: Integration, now: datetime, charge: ChargeRequest) ->
             DetailType.PAYMENT_FAILED,
             now,
             amount=charge.amount,
+            currency=charge.currency,
             attempt=charge.attempt,
+            name=integration.name,
+            suspended=True,
         )
         return Decision(
             before=integration,
@@ -199,10 +234,17 @@ def _declined(integration: Integration, now: datetime, charge: ChargeRequest) ->
         "attempt": charge.attempt,
         "next_attempt_at": format_instant(next_attempt),
     }
+    # The notifier's email says when the grace period ends (lifecycle.md: suspended 7 days
+    # after the renewal date when still unpaid).
+    notice = {
+        "currency": charge.currency,
+        "name": integration.name,
+        "suspends_at": format_instant(end + GRACE_PERIOD),
+    }
     return Decision(
         before=integration,
         after=after,
-        events=(integration_event(after, DetailType.PAYMENT_FAILED, now, **details),),
+        events=(integration_event(after, DetailType.PAYMENT_FAILED, now, **details, **notice),),
         history=(history_entry(DetailType.PAYMENT_FAILED, SYSTEM, now, details),),
     )
 
@@ -232,7 +274,13 @@ def suspension(integration: Integration, now: datetime, reason: SuspensionReason
         before=integration,
         after=after,
         events=(
-            integration_event(after, DetailType.INTEGRATION_SUSPENDED, now, reason=reason.value),
+            integration_event(
+                after,
+                DetailType.INTEGRATION_SUSPENDED,
+                now,
+                reason=reason.value,
+                name=integration.name,
+            ),
         ),
         history=(history_entry(DetailType.INTEGRATION_SUSPENDED, SYSTEM, now, details),),
         writes_off=unpaid_renewal(integration),

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.rules.calendar import format_instant, parse_instant
-from lifecycle.rules.ledger import ChargeRecord, ChargeStatus
+from lifecycle.rules.ledger import ChargeRecord, ChargeStatus, ReceiptItem
 from lifecycle.rules.model import (
     Account,
     AccountStatus,
@@ -471,7 +471,37 @@ def charge_attributes(charge: ChargeRecord) -> Item:
         ("supersedes", charge.supersedes),
     ):
         put_optional(item, name, s(value) if value else None)
+    if charge.receipt_number:
+        item["receipt_number"] = s(charge.receipt_number)
+        put_optional(item, "succeeded_at", t(charge.succeeded_at) if charge.succeeded_at else None)
+        item["receipt_items"] = j([_receipt_item_document(i) for i in charge.receipt_items])
     return item
+
+
+def _receipt_item_document(item: ReceiptItem) -> dict[str, Any]:
+    return {
+        "integration_id": item.integration_id,
+        "name": item.name,
+        "plan": item.plan,
+        "fee": item.fee,
+        "period_start": format_instant(item.period_start),
+        "period_end": format_instant(item.period_end),
+        "amount": item.amount,
+        "proration": item.proration,
+    }
+
+
+def _receipt_item(document: Mapping[str, Any]) -> ReceiptItem:
+    return ReceiptItem(
+        integration_id=str(document["integration_id"]),
+        name=str(document["name"]),
+        plan=str(document["plan"]),
+        fee=str(document["fee"]),
+        period_start=parse_instant(str(document["period_start"])),
+        period_end=parse_instant(str(document["period_end"])),
+        amount=int(document["amount"]),
+        proration=document.get("proration"),
+    )
 
 
 def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
@@ -499,5 +529,8 @@ def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
         refund_reason=get_s(item, "refund_reason"),
         refund_id=get_s(item, "refund_id"),
         supersedes=get_s(item, "supersedes"),
+        receipt_number=get_s(item, "receipt_number"),
+        succeeded_at=get_t(item, "succeeded_at"),
+        receipt_items=tuple(_receipt_item(i) for i in get_j(item, "receipt_items") or ()),
         revision=get_n(item, "revision"),
     )

@@ -19,6 +19,10 @@ another tenant's is never addressable):
 | billing count| ACCOUNT#{account}  | USERS                               |
 | login        | LOGIN#{username}   | LOGIN                               |
 | user id      | USERID#{user id}   | USERID                              |
+| receipts     | ACCOUNT#{account}  | RECEIPTS (the receipt counter)      |
+| reminder due | ACCOUNT#{account}  | REMINDER#{integration}              |
+| reminded     | ACCOUNT#{account}  | REMINDED#{integration}#{period end} |
+| email sent   | ACCOUNT#{account}  | EMAIL#{event id}#{user}             |
 
 A login (the directory's username, Cognito's `sub`) names the one account its user belongs to,
 written once, in the transaction that adds the user: a retried sign-up finds the account it
@@ -60,7 +64,7 @@ from lifecycle.rules.model import (
     Status,
 )
 from lifecycle.rules.quotes import Quote
-from lifecycle.rules.renewal import DueKind, due_entry
+from lifecycle.rules.renewal import DueKind, due_entry, reminder_at
 from lifecycle.rules.users import Opening, User, UserChange
 from lifecycle.store import items
 from lifecycle.store.items import Item
@@ -70,6 +74,12 @@ DUE_SHARDS = 16
 OUTBOX_RETENTION = timedelta(days=7)
 QUOTE_RETENTION = timedelta(days=1)
 WEBHOOK_EVENT_RETENTION = timedelta(days=35)
+# A reminder marker outlives the period it is for (an un-cancel and a new cancel in the same
+# period find it); an email's sent marker outlives every redelivery (Lambda retries for 6
+# hours, a dead-letter redrive within the DLQ's 14 days).
+REMINDED_RETENTION = timedelta(days=35)
+EMAIL_RETENTION = timedelta(days=35)
+RECEIPTS_SK = "RECEIPTS"
 TRANSACTION_LIMIT = 100
 
 
@@ -137,6 +147,18 @@ def quote_sk(quote_id: str) -> str:
     return f"QUOTE#{quote_id}"
 
 
+def reminder_sk(integration_id: str) -> str:
+    return f"REMINDER#{integration_id}"
+
+
+def reminded_sk(integration_id: str, period_end: datetime) -> str:
+    return f"REMINDED#{integration_id}#{format_instant(period_end)}"
+
+
+def email_sk(event_id: str, user_id: str) -> str:
+    return f"EMAIL#{event_id}#{user_id}"
+
+
 def due_shard(integration_id: str) -> int:
     """A stable shard for the due index (crc32, not `hash()`, which changes per process)."""
     return zlib.crc32(integration_id.encode()) % DUE_SHARDS
@@ -177,6 +199,23 @@ class NoBillingUserLeft(Conflict):
 
 class LoginTaken(Conflict):
     """The login belongs to an account already (a sign-up retried, a user invited twice)."""
+
+
+class Reminded(NamedTuple):
+    """What became of a deletion reminder: `sent` (its event is in the outbox), or `already`
+    (one was sent for this period before: an un-cancel and a new cancel)."""
+
+    sent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EmailClaim:
+    """The marker of one email (an event, a recipient): `claimed` by a sender until
+    `lease_until` (wall-clock epoch seconds), or `sent`."""
+
+    state: str
+    token: str
+    lease_until: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -898,6 +937,9 @@ class Store:
                         item, "version = :expected", {":expected": items.n(decision.before.version)}
                     )
                 )
+            reminder = self._reminder_due(decision)
+            if reminder is not None:
+                actions.append(reminder)
             if settings is not None:
                 actions.append(
                     self._put(
@@ -943,6 +985,216 @@ class Store:
             )
         actions.extend(self._event_actions(pk, f"{subject.id}:{version}", decision.events))
         return actions
+
+    def _reminder_due(self, decision: Decision) -> dict[str, Any] | None:
+        """An integration that becomes cancel_pending gets a deletion reminder in the reminder
+        part of the due index (an item of its own: the integration's index entry is its
+        deletion). Whether one was sent for this period already is the sweep's question."""
+        after, before = decision.after, decision.before
+        due = reminder_at(after) if after is not None else None
+        if after is None or due is None:
+            return None
+        if before is not None and reminder_at(before) is not None:
+            return None  # cancel_pending before too: the item is there
+        return self._put(
+            {
+                **_key(account_pk(after.account_id), reminder_sk(after.id)),
+                "type": items.s("reminder_due"),
+                "integration_id": items.s(after.id),
+                "period_end": items.t(after.current_period_end),
+                "GSI1PK": items.s(due_partition(DueKind.REMINDER, due_shard(after.id))),
+                "GSI1SK": items.s(f"{format_instant(due)}#{after.id}"),
+            }
+        )
+
+    def remind(self, integration: Integration, event: DomainEvent) -> Reminded:
+        """Send an integration's deletion reminder once per cancelled period: its event in the
+        outbox and a marker for the period (written only if absent), the due entry removed, in
+        one transaction conditioned on the integration being as read. Raises `Conflict` when
+        the integration changed meanwhile."""
+        pk = account_pk(integration.account_id)
+        end = integration.current_period_end
+        expires = int((end + REMINDED_RETENTION).timestamp())
+        check = self._check(
+            integration.account_id,
+            Expect(integration.id, version=integration.version, status="cancel_pending"),
+        )
+        marker = self._put(
+            {
+                **_key(pk, reminded_sk(integration.id, end)),
+                "type": items.s("reminded"),
+                "at": items.t(event.at),
+                "expires_at": items.n(expires),
+            },
+            "attribute_not_exists(PK)",
+        )
+        done = {
+            "Delete": {"TableName": self.table_name, "Key": _key(pk, reminder_sk(integration.id))}
+        }
+        events = self._event_actions(
+            pk, f"{integration.id}:reminder:{format_instant(end)}", [event]
+        )
+        try:
+            self._transact([check, marker, *events, done])
+        except Conflict as conflict:
+            # The period's marker is there (its event too): reminded before, nothing to send.
+            if 1 in conflict.extra.get("failed", ()) and 0 not in conflict.extra.get("failed", ()):
+                self.drop_reminder(integration.account_id, integration.id, None)
+                return Reminded(sent=False)
+            raise
+        return Reminded(sent=True)
+
+    def drop_reminder(self, account_id: str, integration_id: str, due_at: str | None) -> None:
+        """Remove a reminder's due entry that has nothing left to send (the integration is
+        gone, taken back, or reminded already); with `due_at`, only while it is still that
+        entry (a new cancel may have written another)."""
+        delete: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": _key(account_pk(account_id), reminder_sk(integration_id)),
+        }
+        if due_at is not None:
+            delete["ConditionExpression"] = "GSI1SK = :entry"
+            delete["ExpressionAttributeValues"] = {":entry": items.s(f"{due_at}#{integration_id}")}
+        try:
+            self._transact([{"Delete": delete}])
+        except Conflict:
+            return  # rewritten meanwhile: the new entry stands
+
+    # ---- receipts --------------------------------------------------------------------------
+
+    def receipts_issued(self, account_id: str) -> int:
+        """How many receipt numbers the account has issued (its counter, read consistently)."""
+        item = self._get(_key(account_pk(account_id), RECEIPTS_SK))
+        return items.get_n(item, "issued") if item else 0
+
+    def receipt_write(self, account_id: str, issued: int) -> dict[str, Any]:
+        """The counter moved from `issued` to `issued + 1`, for `commit(extra=...)` beside the
+        ledger line that takes the number: two charges racing for one number cannot both
+        commit (the loser re-reads and takes the next one), so numbers have no gap."""
+        item = {
+            **_key(account_pk(account_id), RECEIPTS_SK),
+            "type": items.s("receipt_counter"),
+            "issued": items.n(issued + 1),
+        }
+        if issued == 0:
+            return self._put(item, "attribute_not_exists(PK)")
+        return self._put(item, "issued = :issued", {":issued": items.n(issued)})
+
+    # ---- emails: at most one per (event, recipient) ---------------------------------------
+
+    def claim_email(
+        self,
+        account_id: str,
+        event_id: str,
+        user_id: str,
+        *,
+        token: str,
+        now: int,
+        lease_until: int,
+        expires_at: int,
+    ) -> bool:
+        """Claim the sending of one email: the marker written if absent, or taken over when
+        its sender's lease ran out without sending (it crashed). False when it is sent, or
+        claimed by a sender whose lease still runs."""
+        item = {
+            **_key(account_pk(account_id), email_sk(event_id, user_id)),
+            "type": items.s("email"),
+            "state": items.s("claimed"),
+            "token": items.s(token),
+            "lease_until": items.n(lease_until),
+            "expires_at": items.n(expires_at),
+        }
+        try:
+            self._transact(
+                [
+                    self._put(
+                        item,
+                        "attribute_not_exists(PK) OR (#state = :claimed AND lease_until < :now)",
+                        {":claimed": items.s("claimed"), ":now": items.n(now)},
+                        {"#state": "state"},
+                    )
+                ]
+            )
+        except Conflict:
+            return False
+        return True
+
+    def email_claim(self, account_id: str, event_id: str, user_id: str) -> EmailClaim | None:
+        item = self._get(_key(account_pk(account_id), email_sk(event_id, user_id)))
+        if item is None:
+            return None
+        return EmailClaim(
+            state=items.req_s(item, "state"),
+            token=items.get_s(item, "token") or "",
+            lease_until=items.get_n(item, "lease_until"),
+        )
+
+    def mark_email_sent(
+        self,
+        account_id: str,
+        event_id: str,
+        user_id: str,
+        *,
+        token: str,
+        message_id: str,
+        at: datetime,
+    ) -> bool:
+        """The email went out: its marker `sent` for good (False when the claim was lost)."""
+        return self._update_claim(
+            account_id,
+            event_id,
+            user_id,
+            token,
+            "SET #state = :sent, message_id = :message, sent_at = :at REMOVE lease_until",
+            {":sent": items.s("sent"), ":message": items.s(message_id), ":at": items.t(at)},
+        )
+
+    def release_email(self, account_id: str, event_id: str, user_id: str, *, token: str) -> None:
+        """SES refused or failed: the claim is removed so that a retry can send."""
+        try:
+            self._transact(
+                [
+                    {
+                        "Delete": {
+                            "TableName": self.table_name,
+                            "Key": _key(account_pk(account_id), email_sk(event_id, user_id)),
+                            "ConditionExpression": "#token = :token AND #state = :claimed",
+                            "ExpressionAttributeNames": {"#token": "token", "#state": "state"},
+                            "ExpressionAttributeValues": {
+                                ":token": items.s(token),
+                                ":claimed": items.s("claimed"),
+                            },
+                        }
+                    }
+                ]
+            )
+        except Conflict:
+            return  # taken over meanwhile: the other sender owns it
+
+    def _update_claim(
+        self,
+        account_id: str,
+        event_id: str,
+        user_id: str,
+        token: str,
+        expression: str,
+        values: dict[str, Any],
+    ) -> bool:
+        update = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _key(account_pk(account_id), email_sk(event_id, user_id)),
+                "UpdateExpression": expression,
+                "ConditionExpression": "#token = :token",
+                "ExpressionAttributeNames": {"#token": "token", "#state": "state"},
+                "ExpressionAttributeValues": {**values, ":token": items.s(token)},
+            }
+        }
+        try:
+            self._transact([update])
+        except Conflict:
+            return False
+        return True
 
     def _account_actions(self, decision: AccountDecision) -> list[dict[str, Any]]:
         if decision.noop:

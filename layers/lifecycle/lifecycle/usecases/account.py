@@ -275,6 +275,7 @@ def charges(services: Services, caller: Caller, limit: int, cursor: str | None) 
                 integration_ids=list(r.integration_ids),
                 created_at=format_instant(r.created_at),
                 stripe_payment_intent=r.stripe_payment_intent,
+                receipt_number=r.receipt_number,
             )
             for r in records
         ],

@@ -17,6 +17,7 @@ it and the others find it settled.
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -35,7 +36,7 @@ from lifecycle.rules.errors import (
     PaymentPending,
     QuoteStale,
 )
-from lifecycle.rules.ledger import NOT_APPLIED, ChargeRecord, ChargeStatus
+from lifecycle.rules.ledger import NOT_APPLIED, ChargeRecord, ChargeStatus, receipt_number
 from lifecycle.rules.model import (
     Account,
     Actor,
@@ -55,6 +56,7 @@ from lifecycle.rules.paid import (
     apply_paid,
     subject_ids,
 )
+from lifecycle.rules.receipts import charge_succeeded, receipt_items
 from lifecycle.store.repository import Expect, GuardTaken, SubjectChanged
 from lifecycle.usecases.services import Services
 
@@ -62,6 +64,9 @@ from lifecycle.usecases.services import Services
 # than the adapter's worst case (three attempts of 10 s) so that two workers never both call.
 LEASE_SECONDS = 60
 _ATTEMPTS = 5
+# Charges of one account racing for its next receipt number: each lost race costs a re-read,
+# never an attempt (20 concurrent charges of one account settle without a 409).
+_RECEIPT_RACES = 50
 
 
 def wall_clock() -> int:
@@ -421,7 +426,8 @@ def settle(
     stored; `payment_intent` the PaymentIntent that succeeded. `state` (account, integrations)
     saves a read when the caller has just loaded it."""
     store = services.store
-    for _ in range(_ATTEMPTS):
+    attempts = races = 0
+    while attempts < _ATTEMPTS:
         now = services.clock.now()
         if line.applied and line.status is ChargeStatus.SUCCEEDED:
             return Settlement(Outcome.ALREADY_APPLIED, line)
@@ -463,11 +469,30 @@ def settle(
             return refund(
                 services, paid, reason=NOT_APPLIED, actor=actor, before=line, why=decided.error
             )
+        # The receipt: the account's next number, taken in this transaction (the counter's
+        # conditional write), with what each item got, and `ChargeSucceeded` in the outbox
+        # beside the line (notifications.md): once, as the line becomes succeeded and applied.
+        issued = store.receipts_issued(line.account_id)
+        done = replace(
+            paid,
+            applied=True,
+            lease_until=0,
+            receipt_number=receipt_number(line.account_id, issued + 1),
+            succeeded_at=now,
+            receipt_items=receipt_items(
+                line.action, decided, line.amount, now, services.catalog, line.description
+            ),
+        )
+        succeeded = charge_succeeded(done, now)
         try:
             store.commit(
                 decided.integration,
                 account=decided.account,
-                extra=[store.charge_write(line, replace(paid, applied=True, lease_until=0))],
+                extra=[
+                    store.charge_write(line, done),
+                    store.receipt_write(line.account_id, issued),
+                    *store.ledger_effects(line, "succeeded", events=[succeeded]),
+                ],
                 settings={} if line.kind == ChargeKind.CREATE.value else None,
             )
         except Conflict:
@@ -475,11 +500,21 @@ def settle(
             fresh = store.get_charge(line.account_id, line.id)
             if fresh is None:
                 raise
+            if (
+                fresh.revision == line.revision
+                and races < _RECEIPT_RACES
+                and store.receipts_issued(line.account_id) != issued
+            ):
+                # Only another charge of the account took the number: that is no change of
+                # what is paid for, and it does not count against the attempts.
+                races += 1
+                time.sleep(random.uniform(0, 0.005 * races))  # noqa: S311 - jitter, not secrets
+            else:
+                attempts += 1
             line = fresh
             continue
-        record_events(decided.events)
-        applied = replace(paid, applied=True, revision=line.revision + 1)
-        return Settlement(Outcome.APPLIED, applied, decided)
+        record_events((*decided.events, succeeded))
+        return Settlement(Outcome.APPLIED, replace(done, revision=line.revision + 1), decided)
     raise Conflict("This kept changing while the payment was applied. Retry in a moment.")
 
 

@@ -344,6 +344,8 @@ def test_every_state_change_publishes_its_domain_event_once_in_order(tenant: Ten
     assert len({e["id"] for e in published}) == len(published)
     for event in published:
         assert event["source"] == "integrations.lifecycle"
+        assert event["detail"]["account_id"] == tenant.account_id
+    for event in [*events, *receipts]:
         assert event["detail"]["integration_id"] == created["id"]
     frozen = events[2]["detail"]
     assert frozen["sync_enabled"] is False

@@ -1,9 +1,12 @@
 // The Account page: status, next renewal, upcoming charges and the charges ledger; for users
-// with billing access, cancel or reactivate the account and manage the payment method.
+// with billing access, cancel or reactivate the account, add or manage the payment method, and
+// the account's users (users.js).
 
 import { api, download } from "./api.js";
 import { askCancelReason, showQuote } from "./dialogs.js";
+import { addPaymentMethod, showProblem } from "./payment.js";
 import { $, ACCOUNT_STATUS_LABELS, STATUS_LABELS, announce, busy, el, money, showError, timeEl } from "./ui.js";
+import { loadUsers, resetUsers, setUpUsers } from "./users.js";
 
 const UPCOMING_DAYS = 31;
 const CHARGES_PAGE = 25;
@@ -28,6 +31,8 @@ export function resetAccount() {
   $("account-billing").hidden = true;
   $("account-member-note").hidden = true;
   $("charges-block").hidden = true;
+  $("users-block").hidden = true;
+  resetUsers();
 }
 
 /** GET /v1/account: the summary both pages use (status, billing access). */
@@ -44,7 +49,7 @@ export async function loadAccount() {
 
 export async function loadAccountDetails() {
   const jobs = [loadUpcoming()];
-  if (context.account && context.account.billing_access) jobs.push(loadCharges(true));
+  if (context.account && context.account.billing_access) jobs.push(loadCharges(true), loadUsers());
   const results = await Promise.allSettled(jobs);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw failed.reason;
@@ -73,6 +78,12 @@ function renderSummary() {
   $("account-billing").hidden = !billing;
   $("account-member-note").hidden = billing;
   $("charges-block").hidden = !billing;
+  $("users-block").hidden = !billing;
+  // Without a card: Add payment method (Stripe Checkout). With one: Stripe's portal manages it,
+  // and Checkout replaces it.
+  $("add-payment").textContent = account.has_payment_method ? "Replace card" : "Add payment method";
+  $("add-payment").classList.toggle("btn-primary", !account.has_payment_method);
+  $("manage-payment").hidden = !account.has_payment_method;
   $("account-cancel").hidden = account.status !== "active";
   $("account-reactivate").hidden = !["cancel_pending", "disabled"].includes(account.status);
   const words = {
@@ -221,6 +232,15 @@ async function reactivateAccount() {
       });
     });
   } catch (error) {
+    showProblem($("account-billing-error"), error);
+  }
+}
+
+async function startCheckout() {
+  showError($("account-billing-error"), null);
+  try {
+    await addPaymentMethod($("add-payment"));
+  } catch (error) {
     showError($("account-billing-error"), error);
   }
 }
@@ -245,5 +265,7 @@ export function setUpAccount(app) {
   $("account-cancel").addEventListener("click", cancelAccount);
   $("account-reactivate").addEventListener("click", reactivateAccount);
   $("manage-payment").addEventListener("click", managePaymentMethod);
+  $("add-payment").addEventListener("click", startCheckout);
+  setUpUsers();
   $("charges-more").addEventListener("click", () => busy($("charges-more"), () => loadCharges(false)).catch(() => {}));
 }

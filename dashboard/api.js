@@ -84,6 +84,13 @@ export async function signInLocally(accountId, billing) {
   return keep(answer.token);
 }
 
+/** Local stack only: a sign-up as Cognito would confirm it (POST /_local/signup runs the real
+ * post-confirmation trigger): a new free account, this person its first billing user. */
+export async function signUpLocally(email) {
+  const answer = await send("POST", "/_local/signup", { body: { email }, token: null });
+  return keep(answer.token);
+}
+
 function hostedUi() {
   return String(COGNITO.domain).replace(/\/+$/, "");
 }
@@ -107,6 +114,19 @@ async function codeChallenge(verifier) {
  * a code read from the address bar or a log is worth nothing without the tab.
  */
 export async function signInWithCognito() {
+  return toHostedUi("oauth2/authorize");
+}
+
+/**
+ * Cognito: the hosted UI's sign-up page, with the same authorization request: the person picks
+ * a password, confirms the code Cognito mails, and comes back signed in. Confirming runs the
+ * post-confirmation trigger, which opens their free account (they are its billing user).
+ */
+export async function signUpWithCognito() {
+  return toHostedUi("signup");
+}
+
+async function toHostedUi(page) {
   if (!COGNITO.domain || !COGNITO.clientId) {
     throw new ApiError(0, null, "Sign-in is not configured: set cognito.domain and cognito.clientId in config.js.");
   }
@@ -126,7 +146,7 @@ export async function signInWithCognito() {
     code_challenge: await codeChallenge(verifier),
     code_challenge_method: "S256",
   });
-  window.location.assign(`${hostedUi()}/oauth2/authorize?${query}`);
+  window.location.assign(`${hostedUi()}/${page}?${query}`);
 }
 
 /** Cognito: end the hosted UI's own session too (else the next sign-in skips the password). */

@@ -9,6 +9,8 @@ import {
   signInWithCognito,
   signOut,
   signOutOfCognito,
+  signUpLocally,
+  signUpWithCognito,
   whenUnauthorized,
 } from "./api.js";
 import { loadAccount, loadAccountDetails, openReceipt, resetAccount, setUpAccount } from "./account.js";
@@ -106,6 +108,11 @@ function showSignIn(message = "") {
     : "Sign in with your account's user name and password.";
   $("signin-submit").textContent = local ? "Sign in" : "Continue to sign-in";
   $("signin-error").textContent = message;
+  $("signup-intro").textContent = local
+    ? "Sign up as a new merchant: a free account opens, with you as its billing user (the stack runs the real sign-up trigger)."
+    : "New here? Create an account: choose a password and confirm your email address. Your free account opens with you as its billing user.";
+  $("signup-submit").textContent = local ? "New account" : "Create an account";
+  $("signup-error").textContent = "";
   $(local ? "signin-account" : "signin-submit").focus();
 }
 
@@ -155,6 +162,35 @@ async function submitSignIn(event) {
   }
 }
 
+async function submitSignUp(event) {
+  event.preventDefault();
+  showError($("signup-error"), null);
+  if (AUTH_MODE !== "local") {
+    try {
+      await signUpWithCognito();
+    } catch (error) {
+      showError($("signup-error"), error);
+    }
+    return;
+  }
+  const field = $("signup-email");
+  const email = field.value.trim();
+  if (!email || !field.checkValidity()) {
+    field.setAttribute("aria-invalid", "true");
+    $("signup-error").textContent = "Enter your email address.";
+    field.focus();
+    return;
+  }
+  field.removeAttribute("aria-invalid");
+  try {
+    const session = await busy($("signup-submit"), () => signUpLocally(email));
+    start(session);
+    announce(`Your account ${session.accountId} is open. Add a payment method to add integrations.`);
+  } catch (error) {
+    showError($("signup-error"), error);
+  }
+}
+
 function switchUser() {
   const accountId = app.session && app.session.accountId;
   if (AUTH_MODE === "cognito" && signOutOfCognito()) return;
@@ -171,6 +207,7 @@ async function boot() {
   setUpIntegrations(app);
   setUpAccount(app);
   $("signin-form").addEventListener("submit", submitSignIn);
+  $("signup-form").addEventListener("submit", submitSignUp);
   $("switch-user").addEventListener("click", switchUser);
   $("refresh-all").addEventListener("click", () =>
     busy($("refresh-all"), async () => {

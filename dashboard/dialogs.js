@@ -1,6 +1,7 @@
 // The two dialogs every page uses: the cancellation feedback (a reason is required) and a
 // reactivation quote (its lines, the total, and Pay for users with billing access).
 
+import { showProblem } from "./payment.js";
 import { $, CANCEL_REASONS, busy, day, el, money, moment, openDialog, showError } from "./ui.js";
 
 // ---------------------------------------------------------------- cancellation feedback
@@ -83,7 +84,8 @@ function setUpQuoteDialog() {
       await busy([$("quote-pay"), $("quote-close"), $("quote-renew")], () => state.pay(state.quote));
       dialog.close();
     } catch (error) {
-      showError($("quote-error"), error);
+      // A 402 for want of a card comes with its way out: Add payment method.
+      showProblem($("quote-error"), error);
       // A quote that expired or went stale cannot be paid: offer a fresh one instead.
       const stale = error.code === "quote_expired" || error.code === "quote_stale";
       $("quote-renew").hidden = !stale;

@@ -1,16 +1,20 @@
 // The "Cancel Integrations" page: the account's integrations, bulk freeze and cancel over the
-// selection, and the refresh icon that reactivates one (free at once, paid through a quote).
+// selection, the refresh icon that reactivates one (free at once, paid through a quote), and a
+// new integration for users with billing access (charged a month up front).
 
 import { ApiError, allPages, api } from "./api.js";
 import { askCancelReason, showQuote } from "./dialogs.js";
+import { addPaymentMethod, showProblem } from "./payment.js";
 import {
   $,
+  PLANS,
   STATUS_LABELS,
   announce,
   busy,
   el,
   icon,
   money,
+  openDialog,
   plural,
   showError,
   timeEl,
@@ -211,8 +215,17 @@ function renderNotice() {
       "Your account is disabled: nothing is synced or charged. A user with billing access can reactivate it on the Account page.",
   };
   const text = account ? words[account.status] : null;
-  notice.hidden = !text;
-  notice.textContent = text || "";
+  // A billing user of an account with no card learns it before trying to add an integration.
+  const noCard = Boolean(account && account.billing_access && !account.has_payment_method && !text);
+  notice.hidden = !text && !noCard;
+  notice.replaceChildren();
+  if (text) notice.append(text);
+  if (noCard) {
+    const button = el("button", { type: "button", class: "btn btn-primary", id: "notice-add-payment" }, "Add payment method");
+    button.addEventListener("click", () => addPaymentMethod(button).catch((error) => showProblem($("bulk-error"), error)));
+    notice.append("Add a payment method to add integrations: each is charged a month up front.", button);
+  }
+  $("new-integration").hidden = !(account && account.billing_access && account.status !== "cancel_pending");
 }
 
 export function refreshNotice() {
@@ -372,9 +385,65 @@ async function reactivate(id, button) {
   }
 }
 
+// ---------------------------------------------------------------- a new integration
+
+let creating = false;
+
+function openCreate() {
+  const form = $("create-form");
+  form.reset();
+  for (const field of form.querySelectorAll("input, select")) field.removeAttribute("aria-invalid");
+  showError($("create-error"), null);
+  openDialog($("create-dialog"), { opener: $("new-integration"), focus: $("create-name") });
+}
+
+async function submitCreate(event) {
+  event.preventDefault();
+  const form = $("create-form");
+  const fields = ["create-name", "create-supplier", "create-channel", "create-plan"].map((id) => $(id));
+  const missing = fields.filter((field) => !field.value.trim());
+  fields.forEach((field) => field.toggleAttribute("aria-invalid", missing.includes(field)));
+  if (missing.length) {
+    $("create-error").textContent = "Fill in every field.";
+    missing[0].focus();
+    return;
+  }
+  const [name, supplier, channel, plan] = fields.map((field) => field.value.trim());
+  showError($("create-error"), null);
+  creating = true;
+  try {
+    const created = await busy([$("create-submit"), $("create-dismiss")], () =>
+      api("POST", "/v1/integrations", { body: { name, supplier, channel, plan }, idempotent: true }),
+    );
+    replace(created);
+    $("create-dialog").close();
+    render();
+    announce(`${created.name} is created: ${money(created.monthly_fee, created.currency)} paid for its first month.`);
+    context.reloadAccount();
+    form.reset();
+  } catch (error) {
+    // 402 without a card: the problem's own way out, Add payment method, next to its detail.
+    showProblem($("create-error"), error);
+  } finally {
+    creating = false;
+  }
+}
+
+function setUpCreate() {
+  const select = $("create-plan");
+  for (const [value, label, fee] of PLANS) select.append(el("option", { value }, `${label}: ${money(fee)} a month`));
+  $("new-integration").addEventListener("click", openCreate);
+  $("create-dismiss").addEventListener("click", () => $("create-dialog").close());
+  $("create-dialog").addEventListener("cancel", (event) => {
+    if (creating) event.preventDefault(); // its answer (a charge) must be seen
+  });
+  $("create-form").addEventListener("submit", submitCreate);
+}
+
 // ---------------------------------------------------------------- events
 
 export function setUpIntegrations(app) {
+  setUpCreate();
   context = app;
   const body = $("integrations-body");
   body.addEventListener("change", (event) => {

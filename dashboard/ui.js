@@ -92,6 +92,14 @@ export const ACCOUNT_STATUS_LABELS = {
   disabled: "Disabled",
 };
 
+/** The price catalog's plans (rules/catalog.py: the API charges from it, never from here;
+ * tests/unit/test_dashboard_files.py keeps these in step): value, label, monthly fee in cents. */
+export const PLANS = [
+  ["starter", "Starter", 2900],
+  ["standard", "Standard", 4900],
+  ["premium", "Premium", 9900],
+];
+
 /** The API's cancel reasons (openapi.json CancelReason) and how the dialog words them. */
 export const CANCEL_REASONS = [
   ["too_expensive", "It is too expensive"],

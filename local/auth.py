@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,11 @@ class Issuer:
         billing_access: bool = False,
         expires_in: int = DEFAULT_TTL_SECONDS,
         now: int | None = None,
+        groups: Sequence[str] | None = None,
+        email: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """A signed ID token of a user of `account_id` (and its claims): what the dashboard
-        sends after a Cognito sign-in."""
+        sends after a Cognito sign-in. `groups` (the user pool's) replace `billing_access`."""
         issued = int(time.time()) if now is None else now
         sub = user_id or f"{account_id}-user"
         claims: dict[str, Any] = {
@@ -70,9 +72,13 @@ class Issuer:
             "iat": issued,
             "exp": issued + expires_in,
         }
-        if billing_access:
+        found = list(groups) if groups is not None else ([BILLING_GROUP] if billing_access else [])
+        if found:
             # Cognito leaves the claim out for a user in no group.
-            claims["cognito:groups"] = [BILLING_GROUP]
+            claims["cognito:groups"] = found
+        if email is not None:
+            claims["email"] = email
+            claims["email_verified"] = True
         header = {"alg": ALGORITHM, "kid": self.key.kid}
         return jwt.encode(header, claims, self.key, algorithms=[ALGORITHM]), claims
 

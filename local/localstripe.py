@@ -14,6 +14,14 @@ added (see `_patch`):
 - billing portal sessions (`POST /v1/billing_portal/sessions`, which localstripe lacks): the
   session's `url` opens a local page showing the card on file and a link back to `return_url`
   (the card is changed with `PUT /_local/accounts/{id}/card`);
+- Checkout Sessions in setup mode (`POST /v1/checkout/sessions`, which localstripe lacks): the
+  session's `url` opens a local page with "Add a test card" and "Add a declining card"; either
+  attaches that card to the customer through a succeeded SetupIntent, as Checkout does, and
+  sends the signed `checkout.session.completed` Stripe sends, before sending the browser back
+  to `success_url` (so the dashboard it returns to shows the card);
+- detaching a payment method (`POST /v1/payment_methods/{id}/detach`) sends
+  `payment_method.detached` (with `previous_attributes.customer`), and when it was the
+  customer's default, clears the default and sends `customer.updated`, as Stripe does;
 - data is kept in `--data-file` only, written at most every half second, instead of being
   pickled whole to the shared `/tmp/localstripe.pickle` on every write.
 
@@ -449,6 +457,8 @@ def _patch(data_file: Path | None, idempotency_keys: bool) -> Any:
 
     app = server.app
     _add_billing_portal(app, server, resources, UserError)
+    _add_checkout(app, server, resources, UserError)
+    _add_detach_events(app, resources)
     if idempotency_keys:
         app.middlewares.append(idempotency)
     app.cleanup_ctx.append(flush_periodically)
@@ -529,6 +539,172 @@ def _add_billing_portal(app: Any, server: Any, resources: Any, user_error: Any) 
 
     app.router.add_post("/v1/billing_portal/sessions", create)
     app.router.add_get("/_config/billing_portal/{id}", page)
+
+
+class _Exported:
+    """An object localstripe's `Event` can carry: what `_export()` answers."""
+
+    def __init__(self, exported: dict[str, Any]) -> None:
+        self._exported = exported
+
+    def _export(self, expand: Any = None) -> dict[str, Any]:
+        return dict(self._exported)
+
+
+def _add_detach_events(app: Any, resources: Any) -> None:
+    """Stripe sends `payment_method.detached` (the payment method, its former customer in
+    `previous_attributes`); detaching the customer's default also clears the default. A
+    middleware around localstripe's own route (its handler was bound when it was imported)."""
+    import re  # noqa: PLC0415
+
+    from aiohttp import web  # noqa: PLC0415 - only the server process needs aiohttp
+    from localstripe.webhooks import schedule_webhook  # noqa: PLC0415
+
+    route = re.compile(r"^/v1/payment_methods/(?P<id>pm_\w+)/detach$")
+
+    @web.middleware
+    async def detach_events(request: Any, handler: Any) -> Any:
+        found = route.match(request.path) if request.method == "POST" else None
+        if found is None:
+            return await handler(request)
+        method_id = found.group("id")
+        try:
+            customer_id = resources.PaymentMethod._api_retrieve(method_id).customer
+        except Exception:  # the handler answers the 404 itself
+            customer_id = None
+        response = await handler(request)
+        if response.status != 200 or not customer_id:
+            return response
+        event = resources.Event(
+            "payment_method.detached", resources.PaymentMethod._api_retrieve(method_id)
+        )
+        event.data["previous_attributes"] = {"customer": customer_id}
+        schedule_webhook(event)
+        customer = resources.Customer._api_retrieve(customer_id)
+        settings = getattr(customer, "invoice_settings", None) or {}
+        if settings.get("default_payment_method") == method_id:
+            customer.invoice_settings = {**settings, "default_payment_method": None}
+            schedule_webhook(resources.Event("customer.updated", customer))
+        return response
+
+    app.middlewares.append(detach_events)
+
+
+def _add_checkout(app: Any, server: Any, resources: Any, user_error: Any) -> None:
+    """`POST /v1/checkout/sessions` (setup mode) as Stripe answers it, and the page its `url`
+    opens. Sessions live in memory, as the billing portal's (Stripe's expire after a day)."""
+    from aiohttp import web  # noqa: PLC0415 - only the server process needs aiohttp
+    from localstripe import webhooks  # noqa: PLC0415
+
+    sessions: dict[str, dict[str, Any]] = {}
+
+    async def create(request: Any) -> Any:
+        data = await server.get_post_data(request) or {}
+        if data.get("mode") != "setup":
+            raise user_error(400, "The local Checkout stand-in serves setup mode only.")
+        customer_id = data.get("customer")
+        if not isinstance(customer_id, str) or not customer_id:
+            raise user_error(400, "Missing required param: customer.")
+        resources.Customer._api_retrieve(customer_id)  # 404 for an unknown customer
+        for name in ("success_url", "currency"):
+            if not isinstance(data.get(name), str) or not data[name]:
+                raise user_error(400, f"Missing required param: {name}.")
+        session_id = f"cs_test_{secrets.token_hex(16)}"
+        intent_data = data.get("setup_intent_data")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "cancel_url": data.get("cancel_url"),
+            "client_reference_id": data.get("client_reference_id"),
+            "created": int(time.time()),
+            "currency": data["currency"],
+            "customer": customer_id,
+            "expires_at": int(time.time()) + 24 * 3600,
+            "livemode": False,
+            "metadata": data.get("metadata") or {},
+            "mode": "setup",
+            "payment_intent": None,
+            "payment_method_types": ["card"],
+            "payment_status": "no_payment_required",
+            "setup_intent": None,
+            "status": "open",
+            "success_url": data["success_url"],
+            "ui_mode": "hosted",
+            "url": f"{request.scheme}://{request.host}/_config/checkout/{session_id}",
+            "_setup_metadata": (intent_data or {}).get("metadata") or {}
+            if isinstance(intent_data, dict)
+            else {},
+        }
+        sessions[session_id] = session
+        return web.json_response(_public(session))
+
+    async def page(request: Any) -> Any:
+        session = sessions.get(request.match_info["id"])
+        if session is None:
+            return web.Response(status=404, text="This Checkout Session has expired.")
+        if session["status"] != "open":
+            return web.Response(status=410, text="This Checkout Session is complete.")
+        action = html.escape(f"/_config/checkout/{session['id']}/complete")
+        forms = "".join(
+            f'<form method="post" action="{action}"><input type="hidden" name="card"'
+            f' value="{card}"><button type="submit">{label}</button></form>'
+            for card, label in (("ok", "Add a test card"), ("declined", "Add a declining card"))
+        )
+        back = session.get("cancel_url") or ""
+        cancel = (
+            f'<p><a href="{html.escape(back)}">Cancel and return</a></p>'
+            if back.startswith(("http://", "https://"))
+            else ""
+        )
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            "<title>Add a payment method (local Checkout)</title>"
+            "<h1>Add a payment method</h1>"
+            "<p>localstripe has no Checkout: this page stands in for Stripe's. The test card"
+            " (4242 4242 4242 4242) pays; the declining card is saved, then every charge on it"
+            " is declined.</p>"
+            f"{forms}{cancel}</html>"
+        )
+        return web.Response(text=body, content_type="text/html")
+
+    async def complete(request: Any) -> Any:
+        session = sessions.get(request.match_info["id"])
+        if session is None or session["status"] != "open":
+            return web.Response(status=410, text="This Checkout Session is not open.")
+        form = await request.post()
+        card = form.get("card")
+        if card not in CARD_NUMBERS:
+            return web.Response(status=400, text="Choose a card.")
+        method = resources.PaymentMethod(
+            type="card",
+            card={
+                "number": CARD_NUMBERS[card],
+                "exp_month": "12",
+                "exp_year": str(time.gmtime().tm_year + 3),
+                "cvc": "123",
+            },
+        )
+        resources.PaymentMethod._api_attach(method.id, customer=session["customer"])
+        intent = resources.SetupIntent(
+            customer=session["customer"], metadata=dict(session["_setup_metadata"])
+        )
+        intent._attach_pm(method)  # succeeded: neither card needs authentication
+        session.update({"status": "complete", "setup_intent": intent.id})
+        resources.store.dump_to_disk()
+        event = resources.Event("checkout.session.completed", _Exported(_public(session)))
+        # Delivered before the browser goes back: the page it returns to shows the card.
+        await webhooks._send_webhook(event)
+        if "application/json" in request.headers.get("Accept", ""):
+            return web.json_response(_public(session))
+        raise web.HTTPSeeOther(location=session["success_url"])
+
+    app.router.add_post("/v1/checkout/sessions", create)
+    app.router.add_get("/_config/checkout/{id}", page)
+    app.router.add_post("/_config/checkout/{id}/complete", complete)
+
+
+def _public(session: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in session.items() if not key.startswith("_")}
 
 
 def _card_on_file(resources: Any, customer_id: str) -> str:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lifecycle.http import bodies
 from lifecycle.http.caller import ACCOUNT_ID_PATTERN, is_account_id
+from lifecycle.ids import is_issued
 from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.rules.errors import Conflict
 from local.auth import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
@@ -53,7 +54,6 @@ TOOLS = ROOT / ".tools"
 _ACCOUNT_ID = rf"^{ACCOUNT_ID_PATTERN}$"
 _ASSET = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _CARD_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/card$")
-_USERS_PATH = re.compile(r"^/_local/accounts/(?P<account_id>[^/]+)/users$")
 # An address as the users directory would accept it (one @, a dot in the domain, no spaces).
 _EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$"
 MAX_LOCAL_BODY_BYTES = 64 * 1024
@@ -278,23 +278,34 @@ class NewAccount(BaseModel):
     card: Literal["ok", "declined"]
 
 
-class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=254, pattern=_EMAIL)
-    billing_access: bool = False
-
-
 class CardSwap(BaseModel):
     model_config = ConfigDict(extra="forbid")
     card: Literal["ok", "declined"]
 
 
 class TokenRequest(BaseModel):
+    """`{"account_id", "user_id"?, "billing_access"?}`: claims as given; or `{"user_id"}` alone,
+    an issued user id (`usr_...`): the claims the user pool would put in that user's token."""
+
     model_config = ConfigDict(extra="forbid")
-    account_id: str = Field(pattern=_ACCOUNT_ID)
+    account_id: str | None = Field(default=None, pattern=_ACCOUNT_ID)
     user_id: str | None = Field(default=None, min_length=1, max_length=128)
-    billing_access: bool = False
+    billing_access: bool | None = None
     expires_in: int = Field(default=DEFAULT_TTL_SECONDS, ge=1, le=MAX_TTL_SECONDS)
+
+    @model_validator(mode="after")
+    def account_or_user(self) -> TokenRequest:
+        if self.account_id is None:
+            if self.user_id is None or not is_issued(self.user_id, "usr"):
+                raise ValueError("give account_id, or user_id alone (an issued usr_ id)")
+            if self.billing_access is not None:
+                raise ValueError("billing_access comes from the user pool for a user_id alone")
+        return self
+
+
+class SignUpRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 class ClockMove(BaseModel):
@@ -323,6 +334,7 @@ class LocalRoutes:
         routes: dict[tuple[str, str], Callable[[Mapping[str, Any]], Answer]] = {
             ("GET", "/_local/health"): self.health,
             ("POST", "/_local/accounts"): self.create_account,
+            ("POST", "/_local/signup"): self.sign_up,
             ("POST", "/_local/tokens"): self.token,
             ("GET", "/_local/clock"): self.clock,
             ("POST", "/_local/clock"): self.move_clock,
@@ -336,10 +348,7 @@ class LocalRoutes:
         card = _CARD_PATH.match(path)
         if card and method == "PUT":
             return self.swap_card(environ, card.group("account_id"))
-        users = _USERS_PATH.match(path)
-        if users and method == "POST":
-            return self.add_user(environ, users.group("account_id"))
-        known = {p for _, p in routes} | ({path} if card or users else set())
+        known = {p for _, p in routes} | ({path} if card else set())
         if path in known:
             return _problem(405, "method_not_allowed", f"{method} is not served on {path}.")
         return _problem(404, "not_found", "There is no such local route.")
@@ -361,10 +370,24 @@ class LocalRoutes:
         return _json(
             201,
             {
-                "account_id": account.id,
+                "account_id": account.account_id,
                 "stripe_customer_id": account.stripe_customer_id,
                 "card": body.card,
+                "user_id": account.user_id,
+                "token": account.token,
             },
+        )
+
+    def sign_up(self, environ: Mapping[str, Any]) -> Answer:
+        body = _body(environ, SignUpRequest)
+        if not isinstance(body, SignUpRequest):
+            return body
+        try:
+            done = self.stack.sign_up(body.email.strip())
+        except Conflict as error:
+            return _problem(409, "conflict", str(error))
+        return _json(
+            201, {"account_id": done.account_id, "user_id": done.user_id, "token": done.token}
         )
 
     def swap_card(self, environ: Mapping[str, Any], account_id: str) -> Answer:
@@ -373,21 +396,8 @@ class LocalRoutes:
             return body
         # An id of another form is no account, and never a key (DynamoDB's limits).
         if not is_account_id(account_id) or not self.stack.swap_card(account_id, body.card):
-            return _problem(
-                404, "not_found", f"No account {account_id[:80]!r} with a Stripe customer."
-            )
-        return _json(200, {"account_id": account_id, "card": body.card})
-
-    def add_user(self, environ: Mapping[str, Any], account_id: str) -> Answer:
-        """A user who gets the account's emails (until the users directory lands, the
-        recipients port reads these: lifecycle/notifications/recipients.py)."""
-        body = _body(environ, NewUser)
-        if not isinstance(body, NewUser):
-            return body
-        if not is_account_id(account_id) or self.stack.store.get_account(account_id) is None:
             return _problem(404, "not_found", f"No account {account_id[:80]!r}.")
-        user_id = self.stack.add_user(account_id, body.email, billing_access=body.billing_access)
-        return _json(201, {"user_id": user_id, "account_id": account_id})
+        return _json(200, {"account_id": account_id, "card": body.card})
 
     def emails(self, environ: Mapping[str, Any]) -> Answer:
         return _json(200, {"items": self.stack.emails()})
@@ -396,12 +406,23 @@ class LocalRoutes:
         body = _body(environ, TokenRequest)
         if not isinstance(body, TokenRequest):
             return body
-        token, claims = self.stack.issuer.mint(
-            body.account_id,
-            user_id=body.user_id,
-            billing_access=body.billing_access,
-            expires_in=body.expires_in,
-        )
+        if body.account_id is None:
+            assert body.user_id is not None
+            minted = self.stack.token_for_user(body.user_id, body.expires_in)
+            if minted is None:
+                return _problem(
+                    404,
+                    "not_found",
+                    "No user with that id who can sign in (unknown, or removed).",
+                )
+            token, claims = minted
+        else:
+            token, claims = self.stack.issuer.mint(
+                body.account_id,
+                user_id=body.user_id,
+                billing_access=bool(body.billing_access),
+                expires_in=body.expires_in,
+            )
         return _json(
             201,
             {

@@ -4,15 +4,16 @@
 | --- | --- |
 | DynamoDB | DynamoDB Local (data in `<data>/ddb`), tables from template.yaml |
 | Stripe | localstripe (`<data>/stripe.pickle`), webhooks sent to the function URL |
-| SQS renewal queue, EventBridge bus | moto's server, in a process of its own, on a free port |
+| SQS queue, EventBridge bus, user pool | moto's server, in a process of its own, on a free port |
 | API Gateway + JWT authorizer, function URL | `local.server` on `API_PORT`, `WEBHOOK_PORT` |
 | EventBridge Scheduler | `local.clock`: the business clock (`<data>/clock.json`) |
 | event sources (SQS, stream, rules on the bus) | `local.sources` |
 | SES | moto's SES v2 behind `local.ses.EmailCapture` (`<data>/emails.jsonl`) |
 
-Every function runs through its real `lambda_handler` in execution environments of its own
-(`local.runtime`: processes, as many at once as the template allows the function), with the
-business clock, localstripe and the tables injected through
+The user pool is template.yaml's, in moto's cognito-idp (`local.userpool`), kept across
+restarts in `<data>/cognito.pickle`. Every function runs through its real `lambda_handler` in
+execution environments of its own (`local.runtime`: processes, as many at once as the template
+allows the function), with the business clock, localstripe and the tables injected through
 `lifecycle.usecases.services.use_services`. An existing DynamoDB (`AWS_ENDPOINT_URL_DYNAMODB`)
 or Stripe (`STRIPE_API_BASE`) is used instead of starting one.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -31,6 +33,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
@@ -53,7 +56,7 @@ from local.clock import (
 )
 from local.dynamodb_local import DynamoDBLocal, free_port
 from local.keyfiles import read_or_create
-from local.localstripe import SECRET_KEY, create_customer_with_card, swap_card
+from local.localstripe import SECRET_KEY
 from local.runtime import Environments
 from local.template import ROOT
 
@@ -64,7 +67,12 @@ WEBHOOK_EVENTS = (
     "payment_intent.payment_failed",
     "charge.refunded",
     "charge.dispute.created",
+    "checkout.session.completed",
+    "customer.updated",
+    "payment_method.detached",
 )
+# How long the card route waits for Stripe's webhooks to reach the account.
+CARD_TIMEOUT_SECONDS = 30.0
 BACKGROUND_PERIOD_SECONDS = 0.5
 
 
@@ -371,6 +379,7 @@ class Stack:
     def _start_moto(self) -> str:
         port = self.config.moto_port or free_port()
         command = [sys.executable, "-m", "local.devmoto", "-H", self.config.host, "-p", str(port)]
+        command += ["--cognito-data-file", str(self.data / "cognito.pickle")]
         server = self._parts.moto = Child("moto's server", command, self.config.host, port)
         endpoint = server.start()
         self._wire_moto(endpoint)
@@ -466,6 +475,11 @@ class Stack:
                 # _EVENTS is set as well for code that reads it itself.
                 "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto_endpoint,
                 "AWS_ENDPOINT_URL_EVENTS": self.moto_endpoint,
+                # botocore's name for cognito-idp (its service id, "Cognito Identity Provider").
+                "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.moto_endpoint,
+                # The users function's (template: !Ref AccountUserPool); the trigger reads the
+                # pool from its event, as on AWS.
+                "USER_POOL_ID": self.pool.pool_id,
                 "STRIPE_API_BASE": self.stripe_api_base,
                 # The notifier's SES v2 client: the capture in front of moto.
                 "AWS_ENDPOINT_URL_SESV2": self.ses_endpoint,
@@ -523,6 +537,11 @@ class Stack:
         ]
         self.dead_letters = {name: queues[name][0] for name in failures}
         self._sqs = sqs
+        # The user pool of template.yaml, as moto keeps it across restarts.
+        from local import userpool  # noqa: PLC0415
+
+        self.cognito = boto3.client("cognito-idp", endpoint_url=endpoint, config=self._boto)
+        self.pool = userpool.wire(self.cognito)
         self._start_ses(endpoint)
 
     def _wire(self) -> None:
@@ -709,49 +728,116 @@ class Stack:
 
     # ---------------------------------------------------------------- accounts
 
-    def create_account(self, account_id: str | None, email: str | None, card: Card) -> Any:
-        """An active account with a Stripe customer whose default card is `card` (Conflict when
-        the id is taken)."""
-        from lifecycle.ids import new_id  # noqa: PLC0415
+    @functools.cached_property
+    def services(self) -> Any:
+        """The use cases' services in this process (the card route's customer, `/_local/accounts`
+        with a chosen id): the stack's table, localstripe, the business clock, the user pool."""
+        from lifecycle.directory.cognito import CognitoDirectory  # noqa: PLC0415
+        from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
+        from lifecycle.settings import settings  # noqa: PLC0415
+        from lifecycle.usecases.services import Services  # noqa: PLC0415
+
+        return Services(
+            store=self.store,
+            payments=StripePayments(SECRET_KEY, api_base=self.stripe_api_base),
+            clock=self.clock,
+            catalog=settings().catalog,
+            directory=CognitoDirectory(self.pool.pool_id, client=self.cognito),
+        )
+
+    def sign_up(self, email: str, account_id: str | None = None) -> SignedUp:
+        """A sign-up as Cognito confirms it: the user in the pool, confirmed, then the real
+        post-confirmation handler run with Cognito's event (with `account_id`, the sign-up use
+        case itself, in this process: Cognito's event cannot choose an account id). Raises
+        `Conflict` for an address that is a user already, or an account id that is taken."""
         from lifecycle.rules.errors import Conflict  # noqa: PLC0415
-        from lifecycle.rules.model import Account, AccountStatus  # noqa: PLC0415
+        from lifecycle.usecases.signup import sign_up  # noqa: PLC0415
+        from local import userpool  # noqa: PLC0415
+        from local.gateway import invoke  # noqa: PLC0415
 
-        account_id = account_id or new_id("acc")
-        if self.store.get_account(account_id) is not None:
+        if account_id is not None and self.store.get_account(account_id) is not None:
             raise Conflict(f"Account {account_id!r} already exists.")
-        customer = create_customer_with_card(self.stripe_api_base, card, email)
-        account = Account(
-            id=account_id,
-            status=AccountStatus.ACTIVE,
-            created_at=self.clock.now(),
-            stripe_customer_id=customer,
-            has_payment_method=True,
-            version=1,
-        )
-        self.store.create_account(account)
-        if email:
-            self.add_user(account_id, email, billing_access=True)
-        return account
+        try:
+            username = userpool.sign_up(self.cognito, self.pool, email)
+        except self.cognito.exceptions.UsernameExistsException:
+            raise Conflict("This email address is a user already.") from None
+        if account_id is None:
+            event = userpool.confirmation_event(self.cognito, self.pool, username)
+            invoke(userpool.trigger_function(), event)
+        else:
+            sign_up(self.services, username, email, account_id=account_id)
+        found = self.store.login(username)
+        if found is None:
+            raise RuntimeError("the post-confirmation trigger opened no account")
+        account, user_id = found
+        token, _ = self.token_for_user(user_id) or ("", {})
+        return SignedUp(account_id=account, user_id=user_id, token=token)
 
-    def add_user(self, account_id: str, email: str, *, billing_access: bool) -> str:
-        """A user of the account who gets its emails (the recipients port's stand-in until the
-        users directory lands: `lifecycle.notifications.recipients`); its id."""
-        from lifecycle.ids import new_id  # noqa: PLC0415
-        from lifecycle.store.repository import Contact  # noqa: PLC0415
+    def token_for_user(
+        self, user_id: str, expires_in: int | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """A token with the claims Cognito would issue the user now: its account and groups
+        from the user pool. None for an unknown or removed user, or one who cannot sign in."""
+        from lifecycle.rules.users import UserStatus  # noqa: PLC0415
+        from local import userpool  # noqa: PLC0415
+        from local.auth import DEFAULT_TTL_SECONDS  # noqa: PLC0415
 
-        user_id = new_id("usr")
-        self.store.put_contact(
-            account_id, Contact(user_id, email, billing_access), self.clock.now()
+        account_id = self.store.user_account(user_id)
+        user = self.store.get_user(account_id, user_id) if account_id else None
+        if user is None or user.status is UserStatus.REMOVED:
+            return None
+        found = userpool.identity(self.cognito, self.pool, user.username)
+        if found is None or not found.enabled or not found.account_id:
+            return None
+        return self.issuer.mint(
+            found.account_id,
+            user_id=found.username,
+            groups=found.groups,
+            email=found.email,
+            expires_in=expires_in or DEFAULT_TTL_SECONDS,
         )
-        return user_id
+
+    def create_account(self, account_id: str | None, email: str | None, card: Card) -> NewAccount:
+        """An account made the one way there is: a sign-up, then a card added through Stripe
+        Checkout (`swap_card`). Conflict when the id or the address is taken."""
+        address = email or f"owner-{secrets.token_hex(6)}@example.com"
+        signed_up = self.sign_up(address, account_id)
+        self.swap_card(signed_up.account_id, card)
+        account = self.store.get_account(signed_up.account_id)
+        assert account is not None
+        return NewAccount(
+            account_id=account.id,
+            stripe_customer_id=account.stripe_customer_id or "",
+            user_id=signed_up.user_id,
+            token=signed_up.token,
+        )
 
     def swap_card(self, account_id: str, card: Card) -> bool:
-        """Make `card` the account's default card; False when there is no such account."""
+        """Make `card` the account's default card the way production does: a billing user's
+        `POST /v1/account/payment-method` (the Stripe customer made on first need), the
+        Checkout stand-in's "add a test card" or "add a declining card", then Stripe's signed
+        webhooks handled by the real webhook function. False when there is no such account."""
         account = self.store.get_account(account_id)
-        if account is None or not account.stripe_customer_id:
+        if account is None:
             return False
-        swap_card(self.stripe_api_base, account.stripe_customer_id, card)
-        return True
+        before = account.payment_method_id
+        token, _ = self.issuer.mint(account_id, billing_access=True)
+        session = _api(
+            self.config.api_url,
+            "POST",
+            "/v1/account/payment-method",
+            {"return_url": f"{self.config.api_url}/#/account"},
+            token,
+        )
+        _complete_checkout(str(session["url"]), card)
+        began = time.monotonic()
+        while time.monotonic() - began < CARD_TIMEOUT_SECONDS:
+            self.webhooks.wait()
+            now = self.store.get_account(account_id)
+            if now is not None and now.has_payment_method and now.payment_method_id != before:
+                return True
+            time.sleep(0.05)
+        raise RuntimeError(f"Stripe's webhooks did not set the card of {account_id}")
 
     # ---------------------------------------------------------------- health
 
@@ -771,8 +857,61 @@ class Stack:
                 parts[name] = "ok"
             except Exception as error:
                 parts[name] = f"{type(error).__name__}: {error}"[:200]
+        try:
+            self.cognito.describe_user_pool(UserPoolId=self.pool.pool_id)
+        except Exception as error:
+            parts["moto"] = f"cognito-idp: {type(error).__name__}"[:200]
         parts["stack"] = "ok" if self.ready else "starting"
         return parts
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUp:
+    account_id: str
+    user_id: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    account_id: str
+    stripe_customer_id: str
+    user_id: str
+    token: str
+
+
+def _api(
+    base: str, method: str, path: str, body: dict[str, Any] | None, token: str
+) -> dict[str, Any]:
+    """A call to the stack's own API (the gateway, the real handlers)."""
+    request = urllib.request.Request(  # noqa: S310 - our own local API
+        f"{base}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            answer: dict[str, Any] = json.load(response)
+            return answer
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"{method} {path}: {error.code} {error.read()!r}") from error
+
+
+def _complete_checkout(url: str, card: Card) -> None:
+    """What a person does on the Checkout stand-in's page: add the test card (or the declining
+    one). It answers once Stripe's `checkout.session.completed` was delivered."""
+    request = urllib.request.Request(  # noqa: S310 - localstripe's page, local http only
+        f"{url}/complete",
+        data=urllib.parse.urlencode({"card": card}).encode(),
+        method="POST",
+        headers={
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        json.load(response)
 
 
 def _result[T](future: Future[T], what: str) -> T:

@@ -1,4 +1,5 @@
-"""Billing: the charges ledger, receipts and the Stripe customer portal (billing access only)."""
+"""Billing: the charges ledger, receipts, the Stripe customer portal and adding a payment
+method through Stripe Checkout (billing access only)."""
 
 from typing import Annotated
 
@@ -6,8 +7,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import BillingPortal, ChargePage, PortalView
-from lifecycle.usecases import account, receipts
+from lifecycle.http.models import (
+    BillingPortal,
+    ChargePage,
+    CheckoutView,
+    PaymentMethodSetup,
+    PortalView,
+)
+from lifecycle.usecases import account, payment_method, receipts
 from lifecycle.usecases.services import services
 
 app = resolver()
@@ -24,6 +31,11 @@ def charges(
 @app.post("/v1/account/billing-portal")
 def billing_portal(body: BillingPortal) -> PortalView:
     return account.billing_portal(services(), current_caller(app), body.return_url)
+
+
+@app.post("/v1/account/payment-method")
+def add_payment_method(body: PaymentMethodSetup) -> CheckoutView:
+    return payment_method.add_payment_method(services(), current_caller(app), body.return_url)
 
 
 @app.get(

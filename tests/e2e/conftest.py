@@ -213,7 +213,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 class Tenant:
-    """One account of the stack and a token of a billing user of it."""
+    """One account of the stack and a token of a billing user of it. The account is made the
+    one way there is (`POST /_local/accounts`): a sign-up through the real post-confirmation
+    trigger, then the card added through the Checkout stand-in and Stripe's webhook."""
 
     def __init__(self, stack: LocalStack, card: str = "ok", billing: bool = True) -> None:
         self.stack = stack

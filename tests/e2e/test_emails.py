@@ -46,9 +46,9 @@ class Household:
         self.tenant.customer_id = created.body["stripe_customer_id"]
         self.tenant.token = self.tenant.new_token(True)
         for email, billing in ((self.second, True), (self.member, False)):
-            added = stack.api.post(
-                f"/_local/accounts/{self.tenant.account_id}/users",
-                {"email": email, "billing_access": billing},
+            # invited the production way: the users route, a billing user's token
+            added = self.tenant.post(
+                "/v1/account/users", {"email": email, "billing_access": billing}
             )
             assert added.status == 201, added.body
         self.stack = stack

@@ -329,6 +329,9 @@ def test_every_state_change_publishes_its_domain_event_once_in_order(tenant: Ten
     events = [e for e in published if e["detail-type"] != "ChargeSucceeded"]
     receipts = [e for e in published if e["detail-type"] == "ChargeSucceeded"]
 
+    # The tenant's account was opened by a sign-up, then given a card (Checkout's webhook).
+    assert [e["detail-type"] for e in events[:2]] == ["AccountCreated", "PaymentMethodUpdated"]
+    events = events[2:]
     assert [e["detail-type"] for e in events] == [
         "IntegrationCreated",
         "FreezeScheduled",
@@ -341,6 +344,8 @@ def test_every_state_change_publishes_its_domain_event_once_in_order(tenant: Ten
     assert len({e["id"] for e in published}) == len(published)
     for event in published:
         assert event["source"] == "integrations.lifecycle"
+        assert event["detail"]["account_id"] == tenant.account_id
+    for event in [*events, *receipts]:
         assert event["detail"]["integration_id"] == created["id"]
     frozen = events[2]["detail"]
     assert frozen["sync_enabled"] is False

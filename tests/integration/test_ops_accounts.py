@@ -1,43 +1,66 @@
-"""The runbook's first account (ops/accounts.py) in DynamoDB Local: an active account billed to
-its Stripe customer, as the API reads it; an existing id is refused, never overwritten."""
+"""The runbook's account repairs (ops/accounts.py) in DynamoDB Local with the in-memory directory:
+a sign-up whose trigger failed is finished once, and a user is added to an existing account,
+through the same use cases as the trigger and the API."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from lifecycle.rules.calendar import utc
-from lifecycle.rules.errors import Conflict
+from lifecycle.directory.fake import FakeDirectory
+from lifecycle.rules.errors import UserExists
 from lifecycle.rules.model import AccountStatus
 from lifecycle.store.repository import Store
-from ops.accounts import create_account
+from ops.accounts import add_user, finish_sign_up, services_of
 
 pytestmark = pytest.mark.integration
 
-NOW = utc(2026, 12, 1, 9)
+
+@pytest.fixture
+def directory() -> FakeDirectory:
+    return FakeDirectory()
 
 
-def test_the_first_account_is_active_and_billed_to_its_stripe_customer(store: Store):
-    create_account(store, "acc_acme", "cus_Q1w2E3r4", NOW)
+def test_a_sign_up_whose_trigger_failed_is_finished_once(store: Store, directory: FakeDirectory):
+    services = services_of(store.table_name, directory)
+    services.store = store
+    username = directory.sign_up("owner@acme.example")
 
-    account = store.get_account("acc_acme")
-    assert account is not None
-    assert account.status is AccountStatus.ACTIVE
-    assert account.stripe_customer_id == "cus_Q1w2E3r4"
-    assert account.has_payment_method
+    first = finish_sign_up(services, username)
+    again = finish_sign_up(services, username)
 
-
-def test_an_account_that_exists_is_refused_and_kept(store: Store):
-    create_account(store, "acc_acme", "cus_first", NOW)
-
-    with pytest.raises(Conflict):
-        create_account(store, "acc_acme", "cus_second", NOW)
-    account = store.get_account("acc_acme")
-    assert account is not None and account.stripe_customer_id == "cus_first"
+    assert again == first
+    account = store.get_account(first.account_id)
+    assert account is not None and account.status is AccountStatus.ACTIVE
+    assert directory.users[username].account_id == first.account_id
+    assert directory.groups(username) == {"billing"}
 
 
-@pytest.mark.parametrize(("account_id", "customer"), [("acme", "cus_1"), ("acc_1", "sk_live_1")])
-def test_ids_of_the_wrong_form_are_refused_before_anything_is_written(
-    store: Store, account_id: str, customer: str
-):
-    with pytest.raises(ValueError):
-        create_account(store, account_id, customer, NOW)
+def test_an_invited_user_has_no_sign_up_to_finish(store: Store, directory: FakeDirectory):
+    services = services_of(store.table_name, directory)
+    services.store = store
+    username = directory.create_user(email="m@acme.example", account_id="acc_acme")
+    # They signed in once: confirmed, and in the account of their invitation.
+    directory.users[username] = replace(directory.users[username], confirmed=True)
+
+    with pytest.raises(ValueError, match="belongs to an account"):
+        finish_sign_up(services, username)
+    with pytest.raises(ValueError, match="no confirmed user"):
+        finish_sign_up(services, "no-such-user")
+
+
+def test_a_user_is_added_to_an_existing_account_once(store: Store, directory: FakeDirectory):
+    services = services_of(store.table_name, directory)
+    services.store = store
+    owner = finish_sign_up(services, directory.sign_up("owner@acme.example"))
+
+    added = add_user(services, owner.account_id, "alice@acme.example", billing_access=True)
+
+    user = store.get_user(owner.account_id, added.user_id)
+    assert user is not None and user.billing_access
+    assert store.billing_users(owner.account_id) == 2
+    with pytest.raises(UserExists):
+        add_user(services, owner.account_id, "alice@acme.example", billing_access=True)
+    with pytest.raises(ValueError, match="no such account"):
+        add_user(services, "acc_nowhere", "bob@acme.example", billing_access=False)

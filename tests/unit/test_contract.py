@@ -43,5 +43,10 @@ def test_the_api_routes_of_api_md_are_all_in_the_template():
         ("GET", "/v1/account/charges"),
         ("GET", "/v1/account/charges/{id}/receipt"),
         ("GET", "/v1/account/activity"),
+        ("POST", "/v1/account/payment-method"),
+        ("GET", "/v1/account/users"),
+        ("POST", "/v1/account/users"),
+        ("PUT", "/v1/account/users/{id}"),
+        ("DELETE", "/v1/account/users/{id}"),
     }
     assert set(route_table()) == expected

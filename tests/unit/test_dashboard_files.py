@@ -110,3 +110,16 @@ def test_the_app_client_lets_the_dashboard_sign_in_as_its_cognito_config_asks() 
     assert set(scope.group(1).split()) <= set(client["AllowedOAuthScopes"])
     assert client["CallbackURLs"] == client["LogoutURLs"] == [{"Ref": "DashboardUrl"}]
     assert resources("AWS::Cognito::UserPoolDomain")
+
+
+def test_the_plans_and_their_fees_are_the_catalogs() -> None:
+    """The New integration dialog shows the plans with their fees; the API charges from the
+    catalog (never from the page), and this keeps what the page says in step with it."""
+    from lifecycle.rules.catalog import DEFAULT_CATALOG  # noqa: PLC0415
+
+    ui = (DASHBOARD / "ui.js").read_text()
+    block = re.search(r"PLANS = \[(.*?)\n\];", ui, re.S)
+    assert block
+    plans = re.findall(r'\["([a-z]+)", "[^"]+", (\d+)\]', block.group(1))
+
+    assert {plan: int(fee) for plan, fee in plans} == dict(DEFAULT_CATALOG.monthly_fees)

@@ -423,7 +423,7 @@ def test_no_concurrency_is_reserved_by_default_and_the_parameters_reserve_it():
 
 
 def test_the_user_pool_outlives_the_stack_and_asks_every_user_for_a_totp():
-    pool = resources("AWS::Cognito::UserPool")["UserPool"]
+    pool = resources("AWS::Cognito::UserPool")["AccountUserPool"]
 
     assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"
     assert pool["Properties"]["MfaConfiguration"] == "ON"

@@ -176,6 +176,9 @@ def test_sample_events_are_test_mode_events_of_the_pinned_api_version():
         "payment_intent.payment_failed",
         "charge.refunded",
         "charge.dispute.created",
+        "checkout.session.completed",
+        "customer.updated",
+        "payment_method.detached",
         "unknown.event",
     }
     for path in SAMPLES:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from lifecycle.clock import FixedClock
+from lifecycle.directory.fake import FakeDirectory
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
@@ -44,10 +45,21 @@ def payments() -> FakePayments:
 
 
 @pytest.fixture
+def directory() -> FakeDirectory:
+    return FakeDirectory()
+
+
+@pytest.fixture
 def services(
-    store: Store, payments: FakePayments, clock: FixedClock, idempotency_table: str
+    store: Store,
+    payments: FakePayments,
+    clock: FixedClock,
+    directory: FakeDirectory,
+    idempotency_table: str,
 ) -> Iterator[Services]:
-    injected = Services(store=store, payments=payments, clock=clock, catalog=DEFAULT_CATALOG)
+    injected = Services(
+        store=store, payments=payments, clock=clock, catalog=DEFAULT_CATALOG, directory=directory
+    )
     use_services(injected)
     yield injected
     use_services(None)

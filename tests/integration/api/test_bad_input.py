@@ -210,8 +210,8 @@ def world(services) -> Iterator[dict[str, str]]:
 
 def test_the_tables_are_generated_from_the_document_and_match_the_template():
     assert {(method, route) for method, route, _ in ROUTES} == set(route_table())
-    assert len(ID_ROUTES) == 8
-    assert len(ROUTES) == 19
+    assert len(ID_ROUTES) == 10
+    assert len(ROUTES) == 24
 
 
 @pytest.mark.parametrize(("method", "route", "operation"), ROUTES, ids=ROUTE_IDS)

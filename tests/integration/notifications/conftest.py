@@ -2,6 +2,7 @@
 
 from tests.integration.api.conftest import (  # noqa: F401 - fixtures
     clock,
+    directory,
     idempotency_table,
     payments,
     services,

@@ -26,7 +26,7 @@ from lifecycle.notifications.delivery import NotDelivered
 from lifecycle.notifications.mailer import EmailNotSent
 from lifecycle.notifications.render import Email
 from lifecycle.observability import logger
-from lifecycle.store.repository import Contact
+from lifecycle.rules.users import User, UserChange, UserStatus
 from local.events import LambdaContext
 from local.sources import RuleSource, rule_targets
 from tests.integration.api.conftest import T0, add_account
@@ -70,9 +70,9 @@ def mailer(monkeypatch) -> RecordingMailer:
 @pytest.fixture
 def account(services):
     add_account(services.store, "acc_1")
-    for user_id, email in BILLING:
-        services.store.put_contact("acc_1", Contact(user_id, email, True), T0)
-    services.store.put_contact("acc_1", Contact(*MEMBER, False), T0)
+    for (user_id, email), billing in [*((u, True) for u in BILLING), (MEMBER, False)]:
+        user = User(user_id, "acc_1", f"sub-{user_id}", email, billing, UserStatus.ACTIVE, T0)
+        services.store.save_user_change(UserChange(None, user, billing_delta=int(billing)))
     return "acc_1"
 
 

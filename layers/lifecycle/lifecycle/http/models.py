@@ -62,8 +62,34 @@ class Bulk(Request):
     comment: Comment | None = None
 
 
+ReturnUrl = Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
+# An address as a person types it: one @, no spaces, a dot in the domain (the directory checks
+# the rest). 254 characters at most (RFC 5321's path limit).
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+    ),
+]
+
+
 class BillingPortal(Request):
-    return_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
+    return_url: ReturnUrl
+
+
+class PaymentMethodSetup(Request):
+    return_url: ReturnUrl = Field(
+        description="Where Stripe Checkout sends the browser back to, done or cancelled."
+    )
+
+
+class InviteUser(Request):
+    email: Email
+    billing_access: bool = False
+
+
+class UpdateUser(Request):
+    billing_access: bool
 
 
 class ScheduledChange(ApiModel):
@@ -205,3 +231,19 @@ class ChargePage(ApiModel):
 
 class PortalView(ApiModel):
     url: str
+
+
+class CheckoutView(ApiModel):
+    url: str = Field(description="A Stripe Checkout Session (setup mode): send the browser there.")
+
+
+class UserView(ApiModel):
+    id: str
+    email: str
+    billing_access: bool
+    status: Literal["invited", "active"]
+    created_at: str
+
+
+class UserPage(ApiModel):
+    items: list[UserView]

@@ -23,6 +23,8 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "quote_expired": 409,
     "quote_stale": 409,
     "conflict": 409,
+    "last_billing_user": 409,
+    "user_exists": 409,
     "too_large": 413,
     "unsupported_media_type": 415,
     "validation_error": 422,
@@ -89,12 +91,18 @@ def problem_response(
 def transient_problem(error: Exception) -> dict[str, Any] | None:
     """A retryable 503 for an outage of a dependency (DynamoDB throttling or unreachable, the
     payment provider unreachable), or None for anything else (a bug: 500)."""
+    from lifecycle.directory.port import DirectoryUnavailable  # noqa: PLC0415
     from lifecycle.payments.port import PaymentsUnavailable  # noqa: PLC0415
 
     if isinstance(error, PaymentsUnavailable):
         return problem(
             "payment_pending",
             "The payment provider is unreachable. Nothing was changed; retry in a moment.",
+        )
+    if isinstance(error, DirectoryUnavailable):
+        return problem(
+            "service_unavailable",
+            "The user directory is busy. Retry shortly: a retry finishes what this one began.",
         )
     response = getattr(error, "response", None)
     code = ((response or {}).get("Error") or {}).get("Code") if isinstance(response, dict) else None

@@ -5,9 +5,15 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from lifecycle.payments.port import PaymentOutcome, PaymentResult, RefundResult
+from lifecycle.payments.port import (
+    CustomerState,
+    PaymentOutcome,
+    PaymentResult,
+    RefundResult,
+    SetupResult,
+)
 
 
 @dataclass
@@ -29,6 +35,12 @@ class FakePayments:
     charges: list[FakeCharge] = field(default_factory=list)
     # payment intent id -> the refund made on it
     refunds: dict[str, RefundResult] = field(default_factory=dict)
+    customers: dict[str, CustomerState] = field(default_factory=dict)
+    customer_keys: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, dict[str, str]] = field(default_factory=dict)
+    setups: dict[str, SetupResult] = field(default_factory=dict)
+    # payment method id -> (customer id, card)
+    payment_methods: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -109,6 +121,67 @@ class FakePayments:
 
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         return f"https://billing.example.test/session/{customer_id}?return_url={return_url}"
+
+    def create_customer(self, *, account_id: str, idempotency_key: str) -> str:
+        with self._lock:
+            if idempotency_key in self.customer_keys:
+                return self.customer_keys[idempotency_key]
+            customer_id = f"cus_fake_{next(self._ids)}"
+            self.customers[customer_id] = CustomerState(customer_id, account_id, None)
+            self.customer_keys[idempotency_key] = customer_id
+            return customer_id
+
+    def setup_session_url(
+        self,
+        *,
+        customer_id: str,
+        account_id: str,
+        currency: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        with self._lock:
+            session_id = f"cs_fake_{next(self._ids)}"
+            self.sessions[session_id] = {
+                "customer": customer_id,
+                "account_id": account_id,
+                "currency": currency,
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            }
+            return f"https://checkout.example.test/{session_id}"
+
+    def complete_setup(self, customer_id: str, card: str = "ok") -> tuple[str, str]:
+        """A customer adding `card` on the setup page: (setup intent id, payment method id).
+        The card is attached; it becomes the default only when asked (the webhook does)."""
+        with self._lock:
+            method = f"pm_fake_{next(self._ids)}"
+            intent = f"seti_fake_{next(self._ids)}"
+            self.payment_methods[method] = (customer_id, card)
+            self.setups[intent] = SetupResult(intent, "succeeded", customer_id, method)
+            return intent, method
+
+    def setup_result(self, setup_intent_id: str) -> SetupResult | None:
+        with self._lock:
+            return self.setups.get(setup_intent_id)
+
+    def set_default_payment_method(self, *, customer_id: str, payment_method_id: str) -> None:
+        with self._lock:
+            state = self.customers[customer_id]
+            self.customers[customer_id] = replace(state, default_payment_method=payment_method_id)
+            self.cards[customer_id] = self.payment_methods.get(payment_method_id, (None, "ok"))[1]
+
+    def detach(self, payment_method_id: str) -> None:
+        """The customer (or Stripe's dashboard) removes a card: no longer the default."""
+        with self._lock:
+            customer_id, _ = self.payment_methods.pop(payment_method_id)
+            state = self.customers[customer_id] if customer_id else None
+            if state is not None and state.default_payment_method == payment_method_id:
+                self.customers[state.customer_id] = replace(state, default_payment_method=None)
+
+    def customer_state(self, customer_id: str) -> CustomerState | None:
+        with self._lock:
+            return self.customers.get(customer_id)
 
     @property
     def succeeded(self) -> list[FakeCharge]:

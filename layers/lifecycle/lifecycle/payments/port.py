@@ -33,6 +33,27 @@ class RefundResult:
     amount: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    """What Stripe says of a customer: the account it was made for (metadata `account_id`, set
+    by `create_customer`) and its default payment method (None: none, or deleted)."""
+
+    customer_id: str
+    account_id: str | None
+    default_payment_method: str | None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetupResult:
+    """A SetupIntent as Stripe has it: `payment_method` is usable once `status` is succeeded."""
+
+    setup_intent_id: str
+    status: str
+    customer_id: str | None
+    payment_method: str | None
+
+
 class PaymentsUnavailable(Exception):
     """The provider could not be reached or answered 429/5xx; the caller may retry later."""
 
@@ -81,4 +102,35 @@ class Payments(Protocol):
 
     def billing_portal_url(self, *, customer_id: str, return_url: str) -> str:
         """A customer portal session URL where the merchant manages payment methods."""
+        ...
+
+    def create_customer(self, *, account_id: str, idempotency_key: str) -> str:
+        """A new customer for `account_id` (in its metadata: every event about the customer is
+        traced back to the account by id); the same customer for the same key within the
+        provider's idempotency window. Raises PaymentsUnavailable."""
+        ...
+
+    def setup_session_url(
+        self,
+        *,
+        customer_id: str,
+        account_id: str,
+        currency: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        """A hosted page (Stripe Checkout in `setup` mode) where the customer adds a card for
+        later off-session charges; its completion is reported by webhook."""
+        ...
+
+    def setup_result(self, setup_intent_id: str) -> SetupResult | None:
+        """The SetupIntent a completed setup session made (None: no such SetupIntent)."""
+        ...
+
+    def set_default_payment_method(self, *, customer_id: str, payment_method_id: str) -> None:
+        """Make the payment method the customer's default (invoice settings): what charges use."""
+        ...
+
+    def customer_state(self, customer_id: str) -> CustomerState | None:
+        """The customer as Stripe has it now (None: no such customer)."""
         ...

@@ -16,16 +16,24 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.payments.port import (
+    CustomerState,
     PaymentOutcome,
     PaymentResult,
     PaymentsUnavailable,
     RefundResult,
+    SetupResult,
 )
 from lifecycle.settings import secret_list, secure_parameter
 
 if TYPE_CHECKING:
     from stripe import PaymentIntent, Refund, StripeClient, StripeError
-    from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
+    from stripe.params import (
+        CustomerCreateParams,
+        CustomerUpdateParams,
+        PaymentIntentCreateParams,
+        PaymentIntentListParams,
+    )
+    from stripe.params.checkout import SessionCreateParams
 
 # The API version stripe 16.1.0 was generated for; webhook endpoints must be set to the same.
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -244,6 +252,98 @@ class StripePayments:
             raise
         return session.url
 
+    def create_customer(self, *, account_id: str, idempotency_key: str) -> str:
+        params: CustomerCreateParams = {
+            "metadata": {"account_id": account_id},
+            "description": f"Account {account_id}",
+        }
+        customer = self._call(
+            lambda client: client.v1.customers.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return customer.id
+
+    def setup_session_url(
+        self,
+        *,
+        customer_id: str,
+        account_id: str,
+        currency: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        """A Checkout Session in setup mode for the customer: Checkout attaches the card it
+        collects to the customer (not as the default: the webhook makes it that). Setup mode
+        with dynamic payment methods needs the currency. The account id is on the session and
+        its SetupIntent, to check the webhook against, never to look the account up by."""
+        params: SessionCreateParams = {
+            "mode": "setup",
+            "customer": customer_id,
+            "currency": currency,
+            "client_reference_id": account_id,
+            "metadata": {"account_id": account_id},
+            "setup_intent_data": {"metadata": {"account_id": account_id}},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        session = self._call(lambda client: client.v1.checkout.sessions.create(params=params))
+        if not session.url:
+            raise PaymentsUnavailable("the Checkout Session has no URL")
+        return session.url
+
+    def setup_result(self, setup_intent_id: str) -> SetupResult | None:
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        try:
+            intent = self._call(lambda client: client.v1.setup_intents.retrieve(setup_intent_id))
+        except stripe.InvalidRequestError:
+            return None
+        return SetupResult(
+            setup_intent_id=intent.id,
+            status=intent.status,
+            customer_id=_id_of(intent.customer),
+            payment_method=_id_of(intent.payment_method),
+        )
+
+    def set_default_payment_method(self, *, customer_id: str, payment_method_id: str) -> None:
+        params: CustomerUpdateParams = {
+            "invoice_settings": {"default_payment_method": payment_method_id}
+        }
+        self._call(lambda client: client.v1.customers.update(customer_id, params))
+
+    def customer_state(self, customer_id: str) -> CustomerState | None:
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        try:
+            customer = self._call(lambda client: client.v1.customers.retrieve(customer_id))
+        except stripe.InvalidRequestError:
+            return None
+        if "deleted" in customer and customer.deleted:
+            return CustomerState(customer_id, None, None, deleted=True)
+        metadata = customer.metadata if "metadata" in customer else None
+        account_id = metadata["account_id"] if metadata and "account_id" in metadata else None
+        settings = customer.invoice_settings if "invoice_settings" in customer else None
+        default = settings.default_payment_method if settings is not None else None
+        return CustomerState(
+            customer_id=customer.id,
+            account_id=str(account_id) if account_id else None,
+            default_payment_method=_id_of(default),
+        )
+
+    def _call[T](self, call: Callable[[StripeClient], T]) -> T:
+        """`call` with the client, retried on 429; Stripe unreachable or failing is
+        PaymentsUnavailable (the caller answers 503, Stripe's webhook retries)."""
+        import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
+
+        client = self._stripe()
+        try:
+            return _with_backoff(functools.partial(call, client))
+        except stripe.StripeError as error:
+            if _is_unavailable(error):
+                raise PaymentsUnavailable(type(error).__name__) from error
+            raise
+
     def _stripe(self) -> StripeClient:
         """One client per key; rebuilt when the key in Parameter Store changes (rotation)."""
         key = self._secret_key()
@@ -448,6 +548,14 @@ def _with_backoff[T](call: Callable[[], T]) -> T:
             time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not a secret
             delay *= 2
     return call()
+
+
+def _id_of(value: Any) -> str | None:
+    """An id from a field that is an id or an expanded object (or empty)."""
+    if isinstance(value, str):
+        return value or None
+    found = getattr(value, "id", None)
+    return found if isinstance(found, str) and found else None
 
 
 def _metadata(intent: PaymentIntent, key: str) -> str | None:

@@ -82,6 +82,20 @@ class PaymentPending(DomainError):
     retryable = True
 
 
+class LastBillingUser(DomainError):
+    """The change would leave the account without a user with billing access."""
+
+    code = "last_billing_user"
+    title = "Last billing user"
+
+
+class UserExists(DomainError):
+    """The email address is a user already: of this account, or of another (never said which)."""
+
+    code = "user_exists"
+    title = "User exists"
+
+
 class TooLarge(DomainError):
     code = "too_large"
     title = "Request too large"

@@ -68,6 +68,9 @@ class DetailType(StrEnum):
     ACCOUNT_DISABLED = "AccountDisabled"
     ACCOUNT_REACTIVATED = "AccountReactivated"
     CHARGE_REFUNDED = "ChargeRefunded"
+    ACCOUNT_CREATED = "AccountCreated"
+    PAYMENT_METHOD_UPDATED = "PaymentMethodUpdated"
+    USER_INVITED = "UserInvited"
     CHARGE_SUCCEEDED = "ChargeSucceeded"
     DELETION_REMINDER = "DeletionReminder"
 
@@ -160,6 +163,9 @@ class Account:
     cancellation: Cancellation | None = None
     status_changed_at: datetime | None = None
     version: int = 0
+    # The Stripe customer's default payment method, as last confirmed by Stripe: the account
+    # `has_payment_method` exactly while there is one (lifecycle.md, Accounts and users).
+    payment_method_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

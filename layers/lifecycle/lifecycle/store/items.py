@@ -30,6 +30,7 @@ from lifecycle.rules.paid import (
     UnfreezePaid,
 )
 from lifecycle.rules.quotes import Quote, QuoteLine
+from lifecycle.rules.users import User, UserStatus
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -207,6 +208,11 @@ def account_attributes(account: Account) -> Item:
         "status_changed_at",
         t(account.status_changed_at) if account.status_changed_at else None,
     )
+    put_optional(
+        item,
+        "payment_method_id",
+        s(account.payment_method_id) if account.payment_method_id else None,
+    )
     return item
 
 
@@ -221,6 +227,34 @@ def account_from(item: Mapping[str, AttributeValue]) -> Account:
         created_at=req_t(item, "created_at"),
         status_changed_at=get_t(item, "status_changed_at"),
         version=get_n(item, "version"),
+        payment_method_id=get_s(item, "payment_method_id"),
+    )
+
+
+def user_attributes(user: User) -> Item:
+    return {
+        "type": s("user"),
+        "id": s(user.id),
+        "account_id": s(user.account_id),
+        "username": s(user.username),
+        "email": s(user.email),
+        "billing_access": {"BOOL": user.billing_access},
+        "status": s(user.status.value),
+        "created_at": t(user.created_at),
+        "version": n(user.version),
+    }
+
+
+def user_from(item: Mapping[str, AttributeValue]) -> User:
+    return User(
+        id=req_s(item, "id"),
+        account_id=req_s(item, "account_id"),
+        username=req_s(item, "username"),
+        email=req_s(item, "email"),
+        billing_access=bool(item.get("billing_access", {}).get("BOOL", False)),
+        status=UserStatus(req_s(item, "status")),
+        created_at=req_t(item, "created_at"),
+        version=get_n(item, "version", 1),
     )
 
 

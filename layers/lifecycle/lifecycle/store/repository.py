@@ -15,11 +15,20 @@ another tenant's is never addressable):
 | ledger line  | ACCOUNT#{account}  | CHARGE#{ledger key}                 |
 | replaced one | ACCOUNT#{account}  | CHARGE#superseded:{charge id}       |
 | charge ref   | ACCOUNT#{account}  | CHARGEREF#{quote id}                |
+| user         | ACCOUNT#{account}  | USER#{user id}                      |
+| billing count| ACCOUNT#{account}  | USERS                               |
+| login        | LOGIN#{username}   | LOGIN                               |
+| user id      | USERID#{user id}   | USERID                              |
 | receipts     | ACCOUNT#{account}  | RECEIPTS (the receipt counter)      |
 | reminder due | ACCOUNT#{account}  | REMINDER#{integration}              |
 | reminded     | ACCOUNT#{account}  | REMINDED#{integration}#{period end} |
-| contact      | ACCOUNT#{account}  | CONTACT#{user}                      |
 | email sent   | ACCOUNT#{account}  | EMAIL#{event id}#{user}             |
+
+A login (the directory's username, Cognito's `sub`) names the one account its user belongs to,
+written once, in the transaction that adds the user: a retried sign-up finds the account it
+opened, and a user can never be added to a second account. `USERS` counts the account's users
+with billing access; a change that takes one away applies only while the count stays above
+zero, so concurrent demotions never leave an account without a billing user.
 
 Integrations sort right after their account (`ACCOUNT` < `ACCOUNT#INTEGRATION#...`), so the
 first page of a list reads the account and the integrations in one query.
@@ -68,6 +77,7 @@ from lifecycle.rules.model import (
 )
 from lifecycle.rules.quotes import Quote
 from lifecycle.rules.renewal import DueKind, due_entry, reminder_at
+from lifecycle.rules.users import Opening, User, UserChange
 from lifecycle.store import items
 from lifecycle.store.items import Item
 
@@ -133,6 +143,25 @@ def charge_ref_sk(request_ref: str) -> str:
     return f"CHARGEREF#{request_ref}"
 
 
+USER_PREFIX = "USER#"
+# The account's count of users with billing access (`billing_users`).
+USERS_SK = "USERS"
+
+
+def user_sk(user_id: str) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def login_key(username: str) -> Item:
+    """Which account (and user) a directory login belongs to: one item per login, ever."""
+    return _key(f"LOGIN#{username}", "LOGIN")
+
+
+def user_id_key(user_id: str) -> Item:
+    """Which account a user id belongs to (the local stack's token route reads it)."""
+    return _key(f"USERID#{user_id}", "USERID")
+
+
 def purge_sk(integration_id: str) -> str:
     return f"PURGE#{integration_id}"
 
@@ -147,9 +176,6 @@ def reminder_sk(integration_id: str) -> str:
 
 def reminded_sk(integration_id: str, period_end: datetime) -> str:
     return f"REMINDED#{integration_id}#{format_instant(period_end)}"
-
-
-CONTACT_PREFIX = "CONTACT#"
 
 
 def email_sk(event_id: str, user_id: str) -> str:
@@ -190,20 +216,19 @@ class SubjectChanged(Conflict):
     """The account or integration is no longer as expected (the quote is stale)."""
 
 
+class NoBillingUserLeft(Conflict):
+    """The change would take the account's last user with billing access away."""
+
+
+class LoginTaken(Conflict):
+    """The login belongs to an account already (a sign-up retried, a user invited twice)."""
+
+
 class Reminded(NamedTuple):
     """What became of a deletion reminder: `sent` (its event is in the outbox), or `already`
     (one was sent for this period before: an un-cancel and a new cancel)."""
 
     sent: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """A user of an account who receives its emails (the recipients port's stand-in)."""
-
-    user_id: str
-    email: str
-    billing_access: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +300,13 @@ _SINGLE_WRITES: Mapping[str, tuple[str, str]] = {
 }
 
 
+def _condition_failed(conflict: Conflict, index: int) -> bool:
+    """Whether the transaction's action `index` failed its condition (not a concurrent
+    transaction on the same item, which is worth a retry)."""
+    reasons = conflict.extra.get("reasons", ())
+    return index < len(reasons) and reasons[index] == "ConditionalCheckFailed"
+
+
 @functools.cache
 def default_client() -> Any:
     """The DynamoDB client, built on first use (never at import time).
@@ -308,6 +340,194 @@ class Store:
         """Put a new account; an existing one with that id is a Conflict, never overwritten."""
         item = {**_key(account_pk(account.id), ACCOUNT_SK), **items.account_attributes(account)}
         self._transact([self._put(item, "attribute_not_exists(PK)")])
+
+    def set_customer(self, account_id: str, customer_id: str) -> bool:
+        """Record the account's Stripe customer once: False when the account has one already
+        (a concurrent request won; read it back) or does not exist. The version moves on, so
+        a write decided from the account as it was before fails instead of dropping it."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with the client
+
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(account_pk(account_id), ACCOUNT_SK),
+                UpdateExpression="SET stripe_customer_id = :customer, version = version + :one",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND attribute_not_exists(stripe_customer_id)"
+                ),
+                ExpressionAttributeValues={":customer": items.s(customer_id), ":one": items.n(1)},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        finally:
+            self.counter.record("UpdateItem")
+        return True
+
+    # ---- users ---------------------------------------------------------------------------
+
+    def open_account(self, opening: Opening) -> None:
+        """A sign-up, all or nothing: the account, its first user (billing access, counted),
+        the user's login and id, the activity line and the outbox events. `LoginTaken` when
+        the login has an account already (the sign-up was retried: read it back)."""
+        account, first = opening.account, opening.user
+        pk = account_pk(account.id)
+        login = self._login_put(first)
+        actions = [
+            login,
+            self._put(
+                {**_key(pk, ACCOUNT_SK), **items.account_attributes(account)},
+                "attribute_not_exists(PK)",
+            ),
+            self._put(
+                {
+                    **_key(pk, USERS_SK),
+                    "type": items.s("billing_users"),
+                    "billing_users": items.n(1 if first.billing_access else 0),
+                },
+                "attribute_not_exists(PK)",
+            ),
+            self._put({**_key(pk, user_sk(first.id)), **items.user_attributes(first)}),
+            self._user_id_put(first),
+            *self._activity_puts(pk, f"{first.id}.{first.version}", opening.activity),
+            *self._event_actions(pk, f"{account.id}:{account.version}", opening.events),
+        ]
+        try:
+            self._transact(actions)
+        except Conflict as conflict:
+            if _condition_failed(conflict, 0):
+                raise LoginTaken(_CHANGED) from conflict
+            raise
+
+    def login(self, username: str) -> tuple[str, str] | None:
+        """(account id, user id) of a directory login, if it belongs to an account."""
+        item = self._get(login_key(username))
+        if item is None:
+            return None
+        return items.req_s(item, "account_id"), items.req_s(item, "user_id")
+
+    def user_account(self, user_id: str) -> str | None:
+        """The account a user id belongs to (None: unknown)."""
+        item = self._get(user_id_key(user_id))
+        return items.req_s(item, "account_id") if item else None
+
+    def get_user(self, account_id: str, user_id: str) -> User | None:
+        item = self._get(_key(account_pk(account_id), user_sk(user_id)))
+        return items.user_from(item) if item else None
+
+    def list_users(self, account_id: str) -> list[User]:
+        """The account's users, oldest first (user ids are time-ordered), removed ones too."""
+        return [
+            items.user_from(item)
+            for item in self._query_prefix(account_pk(account_id), USER_PREFIX)
+        ]
+
+    def billing_users(self, account_id: str) -> int:
+        """How many of the account's users have billing access."""
+        item = self._get(_key(account_pk(account_id), USERS_SK))
+        return items.get_n(item, "billing_users") if item else 0
+
+    def save_user_change(self, change: UserChange) -> None:
+        """Apply a users change in one transaction: the user conditioned on the version it was
+        decided from (a new one on its login being free: `LoginTaken`), the billing count
+        moved with it (`NoBillingUserLeft` when it would reach zero), activity and events.
+        Any other change in between is a `Conflict`."""
+        if change.noop:
+            return
+        subject = change.after
+        pk = account_pk(subject.account_id)
+        actions: list[dict[str, Any]] = []
+        if change.before is None:
+            actions += [
+                self._login_put(subject),
+                self._put(
+                    {**_key(pk, user_sk(subject.id)), **items.user_attributes(subject)},
+                    "attribute_not_exists(PK)",
+                ),
+                self._user_id_put(subject),
+            ]
+        else:
+            actions.append(
+                self._put(
+                    {**_key(pk, user_sk(subject.id)), **items.user_attributes(subject)},
+                    "version = :expected",
+                    {":expected": items.n(change.before.version)},
+                )
+            )
+        count_at = len(actions)
+        if change.billing_delta > 0:
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": _key(pk, USERS_SK),
+                        "UpdateExpression": "SET #type = :type ADD billing_users :delta",
+                        "ExpressionAttributeNames": {"#type": "type"},
+                        "ExpressionAttributeValues": {
+                            ":type": items.s("billing_users"),
+                            ":delta": items.n(change.billing_delta),
+                        },
+                    }
+                }
+            )
+        elif change.billing_delta < 0:
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": _key(pk, USERS_SK),
+                        "UpdateExpression": "SET billing_users = billing_users - :delta",
+                        "ConditionExpression": "billing_users > :delta",
+                        "ExpressionAttributeValues": {":delta": items.n(-change.billing_delta)},
+                    }
+                }
+            )
+        actions += self._activity_puts(pk, f"{subject.id}.{subject.version}", change.activity)
+        actions += self._event_actions(pk, f"{subject.id}:{subject.version}", change.events)
+        try:
+            self._transact(actions)
+        except Conflict as conflict:
+            if change.billing_delta < 0 and _condition_failed(conflict, count_at):
+                raise NoBillingUserLeft(_CHANGED) from conflict
+            if change.before is None and _condition_failed(conflict, 0):
+                raise LoginTaken(_CHANGED) from conflict
+            raise
+
+    def _login_put(self, user: User) -> dict[str, Any]:
+        return self._put(
+            {
+                **login_key(user.username),
+                "type": items.s("login"),
+                "account_id": items.s(user.account_id),
+                "user_id": items.s(user.id),
+            },
+            "attribute_not_exists(PK)",
+        )
+
+    def _user_id_put(self, user: User) -> dict[str, Any]:
+        return self._put(
+            {
+                **user_id_key(user.id),
+                "type": items.s("user_id"),
+                "account_id": items.s(user.account_id),
+            },
+            "attribute_not_exists(PK)",
+        )
+
+    def _activity_puts(
+        self, pk: str, unique: str, lines: Sequence[HistoryEntry]
+    ) -> list[dict[str, Any]]:
+        return [
+            self._put(
+                {
+                    **_key(pk, f"ACTIVITY#{format_instant(line.at)}#{unique}.{index:02d}"),
+                    **items.history_attributes(line),
+                },
+                "attribute_not_exists(PK)",
+            )
+            for index, line in enumerate(lines)
+        ]
 
     # ---- integrations ----------------------------------------------------------------
 
@@ -948,29 +1168,6 @@ class Store:
             return self._put(item, "attribute_not_exists(PK)")
         return self._put(item, "issued = :issued", {":issued": items.n(issued)})
 
-    # ---- contacts (the recipients port's stand-in) ----------------------------------------
-
-    def put_contact(self, account_id: str, contact: Contact, at: datetime) -> None:
-        item = {
-            **_key(account_pk(account_id), f"{CONTACT_PREFIX}{contact.user_id}"),
-            "type": items.s("contact"),
-            "user_id": items.s(contact.user_id),
-            "email": items.s(contact.email),
-            "billing_access": {"BOOL": contact.billing_access},
-            "created_at": items.t(at),
-        }
-        self._transact([self._put(item)])
-
-    def contacts(self, account_id: str) -> list[Contact]:
-        return [
-            Contact(
-                user_id=items.req_s(item, "user_id"),
-                email=items.req_s(item, "email"),
-                billing_access=bool(item.get("billing_access", {}).get("BOOL", False)),
-            )
-            for item in self._query_prefix(account_pk(account_id), CONTACT_PREFIX)
-        ]
-
     # ---- emails: at most one per (event, recipient) ---------------------------------------
 
     def claim_email(
@@ -1407,7 +1604,7 @@ class Store:
                     if reason in ("ConditionalCheckFailed", "TransactionConflict")
                 )
                 if failed:
-                    raise Conflict(_CHANGED, failed=failed) from error
+                    raise Conflict(_CHANGED, failed=failed, reasons=tuple(reasons)) from error
             raise
         finally:
             self.counter.record("TransactWriteItems")

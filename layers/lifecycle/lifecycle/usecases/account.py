@@ -287,7 +287,10 @@ def billing_portal(services: Services, caller: Caller, return_url: str) -> Porta
     caller.require_billing()
     account = services.store.get_account(caller.account_id)
     if account is None or not account.stripe_customer_id:
-        raise NotFound("This account has no billing profile yet.")
+        raise NotFound(
+            "This account has no billing profile yet: add a payment method first (Account, Add"
+            " payment method)."
+        )
     return PortalView(
         url=services.payments.billing_portal_url(
             customer_id=account.stripe_customer_id, return_url=return_url

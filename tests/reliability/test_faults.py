@@ -103,20 +103,22 @@ def test_a_crash_between_the_charge_and_the_commit_is_resolved_by_the_retry(
     same Idempotency-Key finds the ledger line, reconciles with the provider, applies once."""
     faulty = install(services.store)
     key = {"idempotency-key": str(uuid.uuid4())}
-    # begin_charge (1st transaction) passes; the commit with the paid decision (2nd) fails.
+    # begin_charge (the ledger line, its own guard: one conditional PutItem) passes; the
+    # commit with the paid decision (the first and only transaction) fails.
     faulty.fail("transact_write_items", throttled("TransactWriteItems"), times=0)
     calls = {"n": 0}
     original = faulty.__getattr__("transact_write_items")
 
-    def second_write_fails(**kwargs):
+    def first_transaction_fails(**kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 1:
             raise throttled("TransactWriteItems")
         return original(**kwargs)
 
-    faulty.transact_write_items = second_write_fails
+    faulty.transact_write_items = first_transaction_fails
     got, body = invoke("POST", "/v1/integrations", body=BODY, headers=key)
     assert (got, body["code"]) == (503, "service_unavailable")
+    assert faulty.calls["put_item"] == 1  # the ledger line, written alone before Stripe
     assert len(payments.succeeded) == 1
     assert services.store.list_integrations("acc_1").integrations == ()
     (line,), _ = services.store.list_charges("acc_1")

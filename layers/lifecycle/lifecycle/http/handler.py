@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.logging import correlation_paths
 
+from lifecycle import snapstart
 from lifecycle.http import bodies
 from lifecycle.http.caller import Caller, billing_used, caller_from_event
 from lifecycle.http.problems import (
@@ -250,6 +251,13 @@ def api(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str
             return response
 
         return config, run
+
+    def warm() -> None:
+        snapstart.warm_request(app)
+        replayable()
+
+    # With SnapStart (ApiSnapStart), the snapshot holds the resolver warmed and the clients.
+    snapstart.register(warm)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @metrics.log_metrics

@@ -175,7 +175,7 @@ class StripePayments:
             if _is_unavailable(error):
                 raise PaymentsUnavailable(type(error).__name__) from error
             raise
-        keys = ("account_id", "charge_id", "integration_ids", "kind")
+        keys = ("account_id", "charge_id", "ledger_key", "integration_ids", "kind")
         found = {key: value for key in keys if (value := _metadata(intent, key)) is not None}
         return found or None
 

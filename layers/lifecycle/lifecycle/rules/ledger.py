@@ -98,6 +98,9 @@ class ChargeRecord:
     refund_id: str | None = None
     # The refunded line this one buys the same change again for (its guard moved here).
     supersedes: str | None = None
+    # The line that bought the same change again after this one was refunded: this one no
+    # longer holds the thing bought (it is kept, under its own id, for the ledger).
+    superseded_by: str | None = None
     # Set once, in the transaction that makes the line succeeded and applied (never before,
     # never again): the account's next receipt number, when it succeeded, what each item got.
     receipt_number: str | None = None

@@ -469,6 +469,7 @@ def charge_attributes(charge: ChargeRecord) -> Item:
         ("refund_reason", charge.refund_reason),
         ("refund_id", charge.refund_id),
         ("supersedes", charge.supersedes),
+        ("superseded_by", charge.superseded_by),
     ):
         put_optional(item, name, s(value) if value else None)
     if charge.receipt_number:
@@ -529,6 +530,7 @@ def charge_from(item: Mapping[str, AttributeValue]) -> ChargeRecord:
         refund_reason=get_s(item, "refund_reason"),
         refund_id=get_s(item, "refund_id"),
         supersedes=get_s(item, "supersedes"),
+        superseded_by=get_s(item, "superseded_by"),
         receipt_number=get_s(item, "receipt_number"),
         succeeded_at=get_t(item, "succeeded_at"),
         receipt_items=tuple(_receipt_item(i) for i in get_j(item, "receipt_items") or ()),

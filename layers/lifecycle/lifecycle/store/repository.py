@@ -12,8 +12,8 @@ another tenant's is never addressable):
 | activity     | ACCOUNT#{account}  | ACTIVITY#{at}#{seq}                 |
 | quote        | ACCOUNT#{account}  | QUOTE#{quote}                       |
 | outbox event | ACCOUNT#{account}  | OUTBOX#{event id}                   |
-| charge       | ACCOUNT#{account}  | CHARGE#{charge id, time-ordered}    |
-| charge guard | ACCOUNT#{account}  | CHARGEKEY#{ledger key}              |
+| ledger line  | ACCOUNT#{account}  | CHARGE#{ledger key}                 |
+| replaced one | ACCOUNT#{account}  | CHARGE#superseded:{charge id}       |
 | charge ref   | ACCOUNT#{account}  | CHARGEREF#{quote id}                |
 | user         | ACCOUNT#{account}  | USER#{user id}                      |
 | billing count| ACCOUNT#{account}  | USERS                               |
@@ -33,9 +33,20 @@ zero, so concurrent demotions never leave an account without a billing user.
 Integrations sort right after their account (`ACCOUNT` < `ACCOUNT#INTEGRATION#...`), so the
 first page of a list reads the account and the integrations in one query.
 
+A ledger line is keyed by the thing it bought (its ledger key): the line is its own guard, so
+the write before the provider is called is one conditional PutItem (`attribute_not_exists`),
+and a second attempt at the same thing finds the line with one GetItem. A line refunded and
+bought again moves to `CHARGE#superseded:{id}` as the new line takes the key (one transaction,
+conditional on the old line being still there as read). The ledger index (GSI `LedgerIndex`,
+KEYS_ONLY, `GSI2SK` = the line's time-ordered id) lists an account's lines newest first and
+finds a line by its id alone.
+
 The due index (GSI `DueIndex`, KEYS_ONLY) is sparse and write-sharded: an integration carries
 `GSI1PK = DUE#{renewal|deletion}#{shard}` and `GSI1SK = {due at}#{integration}` only while a
-sweep has something to do with it, so a sweep reads what is due and nothing else.
+sweep has something to do with it, so a sweep reads what is due and nothing else. A sweep that
+hands an entry to the worker leases it: its position moves to the end of the lease (one
+conditional UpdateItem on the position read), so no other run sends it while it is in flight;
+the worker's decision rewrites the item, and with it the position.
 
 Every state change is one `TransactWriteItems`: the new state conditioned on the version it was
 read at, its history lines and its outbox events. A lost race is a domain `Conflict`.
@@ -46,12 +57,13 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from lifecycle import aws
-from lifecycle.rules.calendar import format_instant
+from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.ledger import ChargeRecord
 from lifecycle.rules.model import (
@@ -70,6 +82,7 @@ from lifecycle.store import items
 from lifecycle.store.items import Item
 
 DUE_INDEX = "DueIndex"
+LEDGER_INDEX = "LedgerIndex"
 DUE_SHARDS = 16
 OUTBOX_RETENTION = timedelta(days=7)
 QUOTE_RETENTION = timedelta(days=1)
@@ -81,6 +94,8 @@ REMINDED_RETENTION = timedelta(days=35)
 EMAIL_RETENTION = timedelta(days=35)
 RECEIPTS_SK = "RECEIPTS"
 TRANSACTION_LIMIT = 100
+# Leases a sweep takes side by side: one batch of messages (SendMessageBatch's 10).
+LEASE_THREADS = 10
 
 
 def account_pk(account_id: str) -> str:
@@ -106,14 +121,22 @@ def history_prefix(integration_id: str) -> str:
 
 
 CHARGE_PREFIX = "CHARGE#"
+SUPERSEDED_PREFIX = f"{CHARGE_PREFIX}superseded:"
 
 
-def charge_sk(charge_id: str) -> str:
-    return f"{CHARGE_PREFIX}{charge_id}"
+def charge_sk(ledger_key: str) -> str:
+    """The ledger line that holds the thing bought: the line and its guard in one item."""
+    return f"{CHARGE_PREFIX}{ledger_key}"
 
 
-def charge_key_sk(ledger_key: str) -> str:
-    return f"CHARGEKEY#{ledger_key}"
+def superseded_charge_sk(charge_id: str) -> str:
+    """Where a line is kept once a newer line bought the same thing again (ledger keys all
+    start with their kind, `create:`, `renewal:`..., never `superseded:`)."""
+    return f"{SUPERSEDED_PREFIX}{charge_id}"
+
+
+def line_sk(record: ChargeRecord) -> str:
+    return superseded_charge_sk(record.id) if record.superseded_by else charge_sk(record.ledger_key)
 
 
 def charge_ref_sk(request_ref: str) -> str:
@@ -220,11 +243,22 @@ class EmailClaim:
 
 @dataclass(frozen=True, slots=True)
 class DueKey:
-    """An integration a sweep must look at (from the index: re-read it before acting)."""
+    """An item a sweep must look at, as the index showed it (re-read it before acting): the
+    integration (or, for the reconciler, the charge) it is about, and where it sits in the
+    index, `due_at` and the item's own sort key `sk`, which a lease is conditioned on."""
 
     account_id: str
     integration_id: str
     due_at: str
+    sk: str = ""
+
+    @property
+    def subject(self) -> str:
+        return self.integration_id
+
+    @property
+    def position(self) -> str:
+        return f"{self.due_at}#{self.integration_id}"
 
 
 class Loaded(NamedTuple):
@@ -678,18 +712,14 @@ class Store:
     # ---- charges ledger ----------------------------------------------------------------
 
     def begin_charge(self, record: ChargeRecord, expect: Sequence[Expect] = ()) -> None:
-        """Write a pending ledger line *before* the provider is called. Its guard, keyed by
-        the thing bought, exists once: a second attempt at the same change raises `GuardTaken`
-        and the caller reconciles with the line that exists instead of charging again. With
-        `expect`, the subject must still be as the quote saw it (else `SubjectChanged`)."""
-        pk = account_pk(record.account_id)
-        guard = {
-            **_key(pk, charge_key_sk(record.ledger_key)),
-            "type": items.s("charge_guard"),
-            "charge_id": items.s(record.id),
-        }
+        """Write a pending ledger line *before* the provider is called. The line is keyed by
+        the thing bought, so it is its own guard: it exists once, and a second attempt at the
+        same change raises `GuardTaken` (the caller reconciles with the line that exists
+        instead of charging again). Alone (a renewal, a create) it is one conditional PutItem;
+        with `expect` (the subject must still be as the quote saw it, else `SubjectChanged`)
+        or a request pointer, one transaction."""
         self._begin(
-            [self._put(guard, "attribute_not_exists(PK)"), self._charge_put(record)], record, expect
+            [self._put(self._charge_item(record), "attribute_not_exists(PK)")], record, expect
         )
 
     def retry_charge(self, before: ChargeRecord, after: ChargeRecord) -> None:
@@ -702,7 +732,9 @@ class Store:
         ref = self._get(_key(account_pk(account_id), charge_ref_sk(request_ref)))
         if ref is None:
             return None
-        return self.get_charge(account_id, items.req_s(ref, "charge_id"))
+        return self.get_charge(
+            account_id, items.req_s(ref, "charge_id"), items.get_s(ref, "ledger_key")
+        )
 
     def _ref_puts(self, record: ChargeRecord) -> list[dict[str, Any]]:
         """A pointer from the request (a quote id) to its line, when the request is not the
@@ -713,25 +745,27 @@ class Store:
             **_key(account_pk(record.account_id), charge_ref_sk(record.request_ref)),
             "type": items.s("charge_ref"),
             "charge_id": items.s(record.id),
+            "ledger_key": items.s(record.ledger_key),
         }
         return [self._put(pointer)]
 
     def supersede_charge(
         self, previous: ChargeRecord, record: ChargeRecord, expect: Sequence[Expect] = ()
     ) -> None:
-        """A new line for a change whose last line was refunded: the guard moves to the new
-        line, conditionally on still naming the old one (one taker wins)."""
-        pk = account_pk(record.account_id)
-        guard = {
-            **_key(pk, charge_key_sk(record.ledger_key)),
-            "type": items.s("charge_guard"),
-            "charge_id": items.s(record.id),
-        }
-        moved = self._put(guard, "charge_id = :previous", {":previous": items.s(previous.id)})
-        self._begin([moved, self._charge_put(record)], record, expect)
-
-    def _charge_put(self, record: ChargeRecord) -> dict[str, Any]:
-        return self._put(self._charge_item(record), "attribute_not_exists(PK)")
+        """A new line for a change whose last line was refunded: the new line takes the ledger
+        key, conditionally on the old line being still there as read (one taker wins), and the
+        old line is kept under its own id."""
+        kept = replace(previous, superseded_by=record.id, revision=previous.revision + 1)
+        taken = self._put(
+            self._charge_item(record),
+            "id = :previous AND revision = :revision",
+            {":previous": items.s(previous.id), ":revision": items.n(previous.revision)},
+        )
+        self._begin(
+            [taken, self._put(self._charge_item(kept), "attribute_not_exists(PK)")],
+            record,
+            expect,
+        )
 
     def _begin(
         self, actions: list[dict[str, Any]], record: ChargeRecord, expect: Sequence[Expect]
@@ -769,9 +803,12 @@ class Store:
         return {"ConditionCheck": check}
 
     def _charge_item(self, record: ChargeRecord) -> Item:
+        pk = account_pk(record.account_id)
         item = {
-            **_key(account_pk(record.account_id), charge_sk(record.id)),
+            **_key(pk, line_sk(record)),
             **items.charge_attributes(record),
+            # The ledger index: the account's lines by time-ordered id (never changes).
+            "GSI2SK": items.s(record.id),
         }
         if record.unsettled:
             # In the reconciler's part of the due index while money may be taken and not yet
@@ -781,23 +818,52 @@ class Store:
         return item
 
     def charge_by_key(self, account_id: str, ledger_key: str) -> ChargeRecord | None:
-        guard = self._get(_key(account_pk(account_id), charge_key_sk(ledger_key)))
-        if guard is None:
-            return None
-        return self.get_charge(account_id, items.req_s(guard, "charge_id"))
-
-    def get_charge(self, account_id: str, charge_id: str) -> ChargeRecord | None:
-        item = self._get(_key(account_pk(account_id), charge_sk(charge_id)))
+        """The line that holds the thing bought (one GetItem: the line is its own guard)."""
+        item = self._get(_key(account_pk(account_id), charge_sk(ledger_key)))
         return items.charge_from(item) if item else None
+
+    def get_charge(
+        self, account_id: str, charge_id: str, ledger_key: str | None = None
+    ) -> ChargeRecord | None:
+        """The ledger line `charge_id`, strongly consistent: at its ledger key when that is
+        known (one GetItem), else where a replaced line is kept, else found by its id in the
+        ledger index (a line just written may take a moment to show there)."""
+        pk = account_pk(account_id)
+        if ledger_key is not None:
+            current = self.charge_by_key(account_id, ledger_key)
+            if current is not None and current.id == charge_id:
+                return current
+        kept = self._get(_key(pk, superseded_charge_sk(charge_id)))
+        if kept is not None:
+            return items.charge_from(kept)
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName=LEDGER_INDEX,
+            KeyConditionExpression="PK = :pk AND GSI2SK = :id",
+            ExpressionAttributeValues={":pk": items.s(pk), ":id": items.s(charge_id)},
+        )
+        self.counter.record("Query", response.get("ScannedCount", 0))
+        for found in response["Items"]:
+            item = self._get({"PK": found["PK"], "SK": found["SK"]})
+            if item is not None and items.req_s(item, "id") == charge_id:
+                return items.charge_from(item)
+        return None
+
+    def reload_charge(self, line: ChargeRecord) -> ChargeRecord | None:
+        """The line as stored now (after a lost race on it)."""
+        return self.get_charge(
+            line.account_id, line.id, None if line.superseded_by else line.ledger_key
+        )
 
     def charge_write(self, before: ChargeRecord, after: ChargeRecord) -> dict[str, Any]:
         """The conditional write of a ledger line's new state, for `commit(extra=...)`: it
-        applies only if the line is still at the revision it was read at."""
+        applies only if the line is still the one read, at the revision it was read at (the
+        key may hold a newer line for the same thing meanwhile: never overwritten)."""
         after = replace(after, revision=before.revision + 1)
         return self._put(
             self._charge_item(after),
-            "revision = :revision",
-            {":revision": items.n(before.revision)},
+            "id = :id AND revision = :revision",
+            {":id": items.s(before.id), ":revision": items.n(before.revision)},
         )
 
     def save_charge(self, before: ChargeRecord, after: ChargeRecord) -> None:
@@ -840,22 +906,44 @@ class Store:
         self, account_id: str, *, limit: int = 50, after: str | None = None
     ) -> tuple[list[ChargeRecord], str | None]:
         """The account's ledger, newest first (charge ids are time-ordered), after the charge
-        `after` when given; with the id the next page starts after (None: no more)."""
+        `after` when given; with the id the next page starts after (None: no more).
+
+        The ledger index gives the page's keys in order (ids below `after`: no start key to
+        forge); the lines themselves are then read consistently, in one BatchGetItem."""
         pk = account_pk(account_id)
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s(CHARGE_PREFIX)},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
+        condition = "PK = :pk" + (" AND GSI2SK < :after" if after is not None else "")
+        values = {":pk": items.s(pk)}
         if after is not None:
-            query["ExclusiveStartKey"] = _key(pk, charge_sk(after))
-        response = self.client.query(**query)
+            values[":after"] = items.s(after)
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName=LEDGER_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=limit,
+        )
         self.counter.record("Query", response.get("ScannedCount", 0))
+        keys = [{"PK": found["PK"], "SK": found["SK"]} for found in response["Items"]]
+        lines = {line_sk(line): line for line in self._charges(keys)}
+        records = [lines[k["SK"]["S"]] for k in keys if k["SK"]["S"] in lines]
         last = response.get("LastEvaluatedKey")
-        records = [items.charge_from(item) for item in response["Items"]]
-        return records, (last["SK"]["S"].removeprefix(CHARGE_PREFIX) if last else None)
+        return records, (last["GSI2SK"]["S"] if last else None)
+
+    def _charges(self, keys: Sequence[Item]) -> list[ChargeRecord]:
+        """Ledger lines by key, strongly consistent (BatchGetItem takes 100 keys at a time)."""
+        found: list[ChargeRecord] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": list(keys[start : start + 100]), "ConsistentRead": True}
+            }
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                got = response["Responses"].get(self.table_name, [])
+                self.counter.record("BatchGetItem", len(got))
+                found.extend(items.charge_from(item) for item in got)
+                request = response.get("UnprocessedKeys") or {}
+        return found
 
     # ---- state changes -----------------------------------------------------------------
 
@@ -1344,24 +1432,22 @@ class Store:
     # ---- sweeps -------------------------------------------------------------------------
 
     def due(self, kind: DueKind, now: datetime, *, page_size: int = 500) -> Iterator[DueKey]:
-        """Every integration due for `kind` at `now`, shard by shard, from the sparse index.
+        """Every item due for `kind` at `now`, shard by shard, from the sparse index.
 
         Reads only index entries that are due: work grows with what is due, not the table.
         """
-        for account_id, integration_id, due_at in self._due_entries(kind, now, page_size):
-            yield DueKey(account_id=account_id, integration_id=integration_id, due_at=due_at)
+        for page in self.due_pages(kind, now, page_size=page_size):
+            yield from page
 
-    def unsettled(self, now: datetime, *, page_size: int = 500) -> Iterator[tuple[str, str]]:
-        """(account id, charge id) of every ledger line that may hold money not yet applied or
-        refunded, last written at or before `now` (the reconciler's share of the index)."""
-        for account_id, charge_id, _ in self._due_entries(DueKind.SETTLEMENT, now, page_size):
-            yield account_id, charge_id
-
-    def _due_entries(
-        self, kind: DueKind, now: datetime, page_size: int
-    ) -> Iterator[tuple[str, str, str]]:
+    def due_pages(
+        self, kind: DueKind, now: datetime, *, page_size: int = 500, first_shard: int = 0
+    ) -> Iterator[list[DueKey]]:
+        """The same, a page (one query, at most `page_size` entries) at a time, the shards in
+        turn from `first_shard`: a sweep can stop between two pages, and overlapping sweeps
+        that start at different shards mostly lease different entries."""
         bound = f"{format_instant(now)}$"  # '$' sorts just after '#': every entry due at <= now
-        for shard in range(DUE_SHARDS):
+        for turn in range(DUE_SHARDS):
+            shard = (first_shard + turn) % DUE_SHARDS
             query: dict[str, Any] = {
                 "TableName": self.table_name,
                 "IndexName": DUE_INDEX,
@@ -1375,13 +1461,81 @@ class Store:
             while True:
                 response = self.client.query(**query)
                 self.counter.record("Query", response.get("ScannedCount", 0))
+                page = []
                 for item in response["Items"]:
                     due_at, _, subject = item["GSI1SK"]["S"].partition("#")
-                    yield item["PK"]["S"].removeprefix("ACCOUNT#"), subject, due_at
+                    page.append(
+                        DueKey(
+                            account_id=item["PK"]["S"].removeprefix("ACCOUNT#"),
+                            integration_id=subject,
+                            due_at=due_at,
+                            sk=item["SK"]["S"],
+                        )
+                    )
+                if page:
+                    yield page
                 last = response.get("LastEvaluatedKey")
                 if not last:
                     break
                 query["ExclusiveStartKey"] = last
+
+    def unsettled(self, now: datetime, *, page_size: int = 500) -> Iterator[tuple[str, str, str]]:
+        """(account id, charge id, ledger key) of every ledger line that may hold money not yet
+        applied or refunded, last written at or before `now` (the reconciler's share of the
+        index)."""
+        for key in self.due(DueKind.SETTLEMENT, now, page_size=page_size):
+            yield key.account_id, key.integration_id, key.sk.removeprefix(CHARGE_PREFIX)
+
+    def lease(self, key: DueKey, until: datetime) -> DueKey | None:
+        """Move a due entry to `until`, conditionally on it still being where the index showed
+        it: the sweep that wins hands it to the worker, and no other run sees it due until the
+        lease ends (or the worker's decision rewrites the item). None: someone else moved it
+        first (another sweep, the worker, a change of the item), or it is gone.
+
+        An UpdateItem of the position alone: the item's version is untouched, so a user's
+        change racing the lease is never refused for it."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - loaded with the client
+
+        leased = replace(key, due_at=format_instant(until))
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(account_pk(key.account_id), key.sk),
+                UpdateExpression="SET GSI1SK = :leased",
+                ConditionExpression="GSI1SK = :read",
+                ExpressionAttributeValues={
+                    ":leased": items.s(leased.position),
+                    ":read": items.s(key.position),
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in (
+                "ConditionalCheckFailedException",
+                "TransactionConflictException",
+            ):
+                return None
+            raise
+        finally:
+            self.counter.record("UpdateItem")
+        return leased
+
+    def lease_all(self, keys: Sequence[DueKey], until: datetime) -> list[DueKey]:
+        """`lease` for each key, side by side (a batch of the sweep's: as many threads as
+        keys, at most 10); the leases won, in the order given."""
+        if len(keys) <= 1:
+            won = [self.lease(key, until) for key in keys]
+        else:
+            won = list(self._lease_pool.map(lambda key: self.lease(key, until), keys))
+        return [key for key in won if key is not None]
+
+    def release(self, leased: DueKey, to: DueKey) -> bool:
+        """Give a lease back (a message the queue refused): the entry returns to its position
+        `to`, conditionally on still being at the leased one."""
+        return self.lease(leased, parse_instant(to.due_at)) is not None
+
+    @functools.cached_property
+    def _lease_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=LEASE_THREADS, thread_name_prefix="lease")
 
     # ---- low level ----------------------------------------------------------------------
 

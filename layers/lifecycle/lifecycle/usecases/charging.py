@@ -323,6 +323,8 @@ def _charge(
         metadata={
             "account_id": account.id,
             "charge_id": record.id,
+            # Where the line is (it is keyed by what it bought): the webhook reads it directly.
+            "ledger_key": record.ledger_key,
             "integration_ids": ",".join(record.integration_ids),
             "kind": record.kind,
         },
@@ -497,7 +499,7 @@ def settle(
             )
         except Conflict:
             # Something moved (the line, or the state): decide again from what is stored now.
-            fresh = store.get_charge(line.account_id, line.id)
+            fresh = store.reload_charge(line)
             if fresh is None:
                 raise
             if (
@@ -553,6 +555,7 @@ def refund(
     (after a look-up when a claim is resumed: Stripe forgets keys after 24 hours), then
     recorded: the line `refunded`, history and account activity lines, `ChargeRefunded`.
     `before` is the line as stored when `line` carries facts not yet written (the success)."""
+    store = services.store
     stored = before or line
     resumed = stored.refund_reason is not None
     if resumed and wall_clock() < stored.lease_until:
@@ -564,9 +567,9 @@ def refund(
         else replace(line, refund_reason=reason, applied=False, lease_until=_lease())
     )
     try:
-        services.store.save_charge(stored, claim)
+        store.save_charge(stored, claim)
     except Conflict:
-        fresh = services.store.get_charge(stored.account_id, stored.id)
+        fresh = store.reload_charge(stored)
         if fresh is None:
             raise
         # Applied, refunded or claimed by someone else meanwhile: settle from what is there.
@@ -670,7 +673,7 @@ def record_refund(
                 ]
             )
         except Conflict:
-            fresh = store.get_charge(line.account_id, line.id)
+            fresh = store.reload_charge(line)
             if fresh is None:
                 raise
             line = fresh
@@ -683,13 +686,15 @@ def record_refund(
 # ---------------------------------------------------------------------------- reconciling
 
 
-def reconcile(services: Services, account_id: str, charge_id: str) -> str:
+def reconcile(
+    services: Services, account_id: str, charge_id: str, ledger_key: str | None = None
+) -> str:
     """Settle one ledger line that may hold money not yet applied or refunded (the renewal
     sweep's reconciler): a payment whose request died after Stripe answered is applied, or
     refunded when it no longer applies; a refund left half-way is finished. Lines still owned
     by a live request (its lease) are left to it."""
     store = services.store
-    line = store.get_charge(account_id, charge_id)
+    line = store.get_charge(account_id, charge_id, ledger_key)
     if line is None or not line.unsettled:
         return "settled"
     if wall_clock() < line.lease_until:

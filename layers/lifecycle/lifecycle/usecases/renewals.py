@@ -5,11 +5,13 @@ guarded by the ledger."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from lifecycle.observability import logger, record_events
 from lifecycle.rules.errors import Conflict, PaymentFailed
@@ -23,7 +25,7 @@ from lifecycle.rules.model import (
 )
 from lifecycle.rules.paid import RenewalPaid
 from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal
-from lifecycle.store.repository import DueKey
+from lifecycle.store.repository import DUE_SHARDS, DueKey
 from lifecycle.usecases import charging
 from lifecycle.usecases.charging import Outcome as SettleOutcome
 from lifecycle.usecases.charging import Purchase, collect, settle, write_offs
@@ -54,23 +56,143 @@ def due(services: Services, kind: DueKind) -> Iterator[DueKey]:
     return services.store.due(kind, services.clock.now())
 
 
-def sweep(services: Services) -> Iterator[dict[str, str]]:
-    """The renewal sweep's messages for the worker: every ledger line that may hold money not
-    yet applied or refunded (reconciled first: it is older), then every integration due."""
+# ---------------------------------------------------------------------------- the sweep
+
+BATCH = 10  # SendMessageBatch's limit: the sweep leases, sends and may stop a batch at a time
+# A leased entry stays out of the sweeps' reach this long, plus the time the workers need to
+# reach it at the Stripe budget: longer than a message's own life in the queue when its
+# renewal keeps failing (5 receives, 24 minutes apart: RenewalQueue), so a message SQS still
+# retries is not sent a second time; an entry whose message was lost comes back after it.
+LEASE = timedelta(hours=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """How long the sweep leases what it sends: `base`, plus the n-th entry of a run's
+    n / `per_second` (the workers drain the queue at the Stripe budget, so the last of a big
+    run is reached last)."""
+
+    base: timedelta = LEASE
+    per_second: float = 25.0
+
+    def until(self, now: datetime, position: int) -> datetime:
+        return now + self.base + timedelta(seconds=position / max(self.per_second, 1e-9))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of the sweep for the worker; `leased`/`read` when it holds a lease (the
+    entry's position now, and where it was), so that a message the queue refuses can give the
+    lease back."""
+
+    body: dict[str, str]
+    leased: DueKey | None = None
+    read: DueKey | None = None
+
+
+def _renewal_message(key: DueKey) -> dict[str, str]:
+    return {
+        "account_id": key.account_id,
+        "integration_id": key.integration_id,
+        "due_at": key.due_at,
+    }
+
+
+# The due entries the renewal sweep leases and sends, and the message each becomes. Another
+# kind of scheduled work is one more line here (and the worker's dispatch on its message).
+LEASED_KINDS: tuple[tuple[DueKind, Callable[[DueKey], dict[str, str]]], ...] = (
+    (DueKind.RENEWAL, _renewal_message),
+)
+
+
+def _never() -> bool:
+    return False
+
+
+def sweep_batches(
+    services: Services,
+    *,
+    stop: Callable[[], bool] = _never,
+    lease: Lease = Lease(),
+    size: int = BATCH,
+) -> Iterator[list[Message]]:
+    """The renewal sweep's messages for the worker, a batch (at most `size`) at a time.
+
+    First every ledger line that may hold money not yet applied or refunded (the reconciler:
+    older, and few; not leased, so each is sent again at every run while it stays unsettled),
+    then every due entry of `LEASED_KINDS`, each leased as it is taken: a run sends an entry
+    only if it moved it from the position it read, so overlapping runs never send one twice.
+
+    `stop` is asked before each batch: once it says so, the sweep ends cleanly after the batch
+    it has sent (nothing is leased that is not handed out), and the next run goes on from
+    there: what is left is still due.
+    """
     now = services.clock.now()
-    for account_id, charge_id in services.store.unsettled(now):
-        yield {"account_id": account_id, "charge_id": charge_id}
-    for key in services.store.due(DueKind.RENEWAL, now):
-        yield {
-            "account_id": key.account_id,
-            "integration_id": key.integration_id,
-            "due_at": key.due_at,
-        }
+    pending: list[Message] = []
+    for account_id, charge_id, ledger_key in services.store.unsettled(now):
+        pending.append(
+            Message({"account_id": account_id, "charge_id": charge_id, "ledger_key": ledger_key})
+        )
+        if len(pending) == size:
+            if stop():
+                return
+            yield pending
+            pending = []
+    if pending:
+        if stop():
+            return
+        yield pending
+    for kind, message in LEASED_KINDS:
+        yield from _lease_and_yield(services, kind, message, now, stop, lease, size)
 
 
-def reconcile(services: Services, account_id: str, charge_id: str) -> str:
+def _lease_and_yield(
+    services: Services,
+    kind: DueKind,
+    message: Callable[[DueKey], dict[str, str]],
+    now: datetime,
+    stop: Callable[[], bool],
+    lease: Lease,
+    size: int,
+) -> Iterator[list[Message]]:
+    """Every due entry of `kind`, leased a batch at a time (side by side), as messages."""
+    position = 0
+    # A run starts at a shard of its own: runs that overlap lease mostly different entries
+    # instead of racing for the same ones (each still sends only what it leased).
+    first_shard = random.randrange(DUE_SHARDS)  # noqa: S311 - spreads work, guards nothing
+    for page in services.store.due_pages(kind, now, page_size=size, first_shard=first_shard):
+        if stop():
+            return
+        until = lease.until(now, position)
+        won = services.store.lease_all(page, until)
+        if not won:
+            continue
+        position += len(won)
+        read = {key.integration_id: key for key in page}
+        yield [Message(message(read[k.integration_id]), k, read[k.integration_id]) for k in won]
+
+
+def sweep(services: Services, **options: Any) -> Iterator[dict[str, str]]:
+    """The messages of one sweep run, one after the other (`sweep_batches`, flattened)."""
+    for batch in sweep_batches(services, **options):
+        for message in batch:
+            yield message.body
+
+
+def release(services: Services, messages: Iterable[Message]) -> int:
+    """Give back the leases of messages the queue did not take: the next run sends them."""
+    return sum(
+        1
+        for m in messages
+        if m.leased is not None and m.read is not None and services.store.release(m.leased, m.read)
+    )
+
+
+def reconcile(
+    services: Services, account_id: str, charge_id: str, ledger_key: str | None = None
+) -> str:
     """Apply or refund one unsettled ledger line (a message of the sweep)."""
-    return charging.reconcile(services, account_id, charge_id)
+    return charging.reconcile(services, account_id, charge_id, ledger_key)
 
 
 @dataclass(frozen=True, slots=True)

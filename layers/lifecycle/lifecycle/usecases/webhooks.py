@@ -36,6 +36,7 @@ HANDLED = (
 )
 _ATTEMPTS = 5
 _ID_MAX = 64
+_KEY_MAX = 500  # Stripe's longest metadata value
 
 
 def handle(services: Services, event: dict[str, Any]) -> str:
@@ -82,7 +83,7 @@ def _handle(services: Services, event_type: str, obj: dict[str, Any]) -> str:
             return _step(services, line, event_type, obj, intent)
         except Conflict:
             # Another delivery moved the line first: decide again from what is stored now.
-            fresh = services.store.get_charge(line.account_id, line.id)
+            fresh = services.store.reload_charge(line)
             if fresh is None:
                 return "unknown_charge"
             line = fresh
@@ -106,7 +107,10 @@ def _line_of(services: Services, obj: dict[str, Any], intent: str | None) -> Cha
     if not _is_id(account_id, "acc_") or not _is_id(charge_id, "ch_"):
         return None
     assert isinstance(account_id, str) and isinstance(charge_id, str)
-    return services.store.get_charge(account_id, charge_id)
+    ledger_key = metadata.get("ledger_key")
+    if not isinstance(ledger_key, str) or not 0 < len(ledger_key) <= _KEY_MAX:
+        ledger_key = None  # found by its id instead (the account's ledger index)
+    return services.store.get_charge(account_id, charge_id, ledger_key)
 
 
 def _is_id(value: Any, prefix: str) -> bool:

@@ -130,7 +130,8 @@ def bench_python() -> Path:
 
 
 def functions() -> dict[str, dict[str, Any]]:
-    """Logical id -> {folder, environment} for every function of the template."""
+    """Logical id -> {folder, environment, snapstart} for every function of the template
+    (`snapstart`: the function has a SnapStart setting, behind `ApiSnapStart`)."""
     document = template()
     common = document.get("Globals", {}).get("Function", {}).get("Environment", {})
     found = {}
@@ -147,7 +148,11 @@ def functions() -> dict[str, dict[str, Any]]:
         environment = {
             k: v if isinstance(v, str) else f"bench-{k.lower()}" for k, v in variables.items()
         }
-        found[logical_id] = {"folder": folder, "environment": environment}
+        found[logical_id] = {
+            "folder": folder,
+            "environment": environment,
+            "snapstart": "SnapStart" in properties,
+        }
     return found
 
 

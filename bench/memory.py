@@ -265,6 +265,8 @@ def main() -> dict[str, Any]:
             "AWS_ENDPOINT_URL_DYNAMODB": client.meta.endpoint_url,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(chosen),
             "TABLE_NAME": TABLES["IntegrationsTable"],
+            # A page with more to come carries a signed cursor (lifecycle/http/cursors.py).
+            "CURSOR_SECRETS": "bench-memory-cursor-secret-0123456789abcdef",
             "IDEMPOTENCY_TABLE_NAME": TABLES["IdempotencyTable"],
             "POWERTOOLS_SERVICE_NAME": "integrations",
             "POWERTOOLS_METRICS_NAMESPACE": "Integrations",

@@ -11,7 +11,7 @@ baseline before and after the functions, and a ratio is taken to its own round's
 
 For the API functions it also measures the first request after a SnapStart restore, emulated:
 the same fresh process runs the hooks Lambda would run before the snapshot
-(`lifecycle.snapstart`: imports, the resolver through one request, the DynamoDB client loaded
+(`lifecycle.http.snapstart`: imports, the resolver through one request, the DynamoDB client loaded
 and connected, the idempotency layer) and after the restore (fresh randomness, connection pools
 dropped), and only then the request is timed. Lambda's own restore of the snapshot is not in it:
 `SNAPSTART_RESTORE_MS` (an assumption: Lambda reports it as Restore Duration) is added.
@@ -79,7 +79,7 @@ else:
     import app
     restored = began
     if kind == "snapstart":
-        from lifecycle import snapstart
+        from lifecycle.http import snapstart
         for warm in snapstart.registered:
             snapstart.before_snapshot(warm)
         snapstart.refresh()

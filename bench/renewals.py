@@ -48,6 +48,7 @@ from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.model import Account, AccountStatus, Integration
 from lifecycle.rules.renewal import DueKind
+from lifecycle.store import keys as store_keys
 from lifecycle.store.repository import Store
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
@@ -275,16 +276,21 @@ def main() -> dict[str, Any]:
         transactions = big_client.by_operation["transact_write_items"]
         commit_items = max(1, round(big_client.transaction_items / max(1, transactions)))
         first = keys[0]
+        pk = store_keys.account_pk(first.account_id)
         read = [
-            {"PK": {"S": f"ACCOUNT#{first.account_id}"}, "SK": {"S": k}}
-            for k in ("ACCOUNT", f"ACCOUNT#INTEGRATION#{first.integration_id}", "SETTINGS#x")
+            store_keys.key(pk, sk)
+            for sk in (
+                store_keys.ACCOUNT_SK,
+                store_keys.integration_sk(first.integration_id),
+                store_keys.settings_sk("x"),
+            )
         ]
         (line_key,) = raw.query(
             TableName=big.table_name,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :charge)",
             ExpressionAttributeValues={
-                ":pk": {"S": f"ACCOUNT#{first.account_id}"},
-                ":charge": {"S": f"CHARGE#renewal:{first.integration_id}:"},
+                ":pk": {"S": pk},
+                ":charge": {"S": store_keys.charge_sk(f"renewal:{first.integration_id}:")},
             },
         )["Items"]
         replay = {

@@ -74,6 +74,8 @@ from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import DUNNING_RETRY_OFFSETS, Account, AccountStatus, Integration, Status
+from lifecycle.rules.renewal import DueKind
+from lifecycle.store import keys
 from lifecycle.store.repository import Store
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
@@ -600,8 +602,9 @@ class Model:
             day.hottest_partition = f"{kind} {int(keys[top] // 10_000_000_000)}"
 
     def _real_sweep(self, now: float) -> list[Message]:
-        earliest = self.sample.client.earliest("DUE#renewal#")
-        settling = self.sample.client.earliest("DUE#settlement#")
+        # The in-memory table's own look-up (not `Store.earliest_due`): it costs no units.
+        earliest = self.sample.client.earliest(keys.due_partition(DueKind.RENEWAL, ""))
+        settling = self.sample.client.earliest(keys.due_partition(DueKind.SETTLEMENT, ""))
         bound = self._iso(now)
         if (earliest is None or earliest > bound) and (settling is None or settling > bound):
             return []

@@ -203,10 +203,6 @@ class Environments:
         environment = self._start(logical_id)
         self._give_back(logical_id, environment, healthy=True)
 
-    def sizes(self) -> dict[str, int]:
-        with self._changed:
-            return {name: count for name, count in self._count.items() if count}
-
     def stop(self) -> None:
         with self._changed:
             self._stopped = True

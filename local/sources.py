@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local.clock import ACCOUNT_ID, REGION, not_implemented
+from local.clock import ACCOUNT_ID, REGION
 from local.gateway import Function, functions, invoke
 from local.runtime import concurrency_limits
 from local.template import evaluate, resources
@@ -135,7 +135,6 @@ class QueueSource:
         # gives the function as many execution environments).
         limit = concurrency_limits().get(self.function, 1)
         self.concurrency = max(1, limit)
-        self.not_implemented = False
 
     def drain(self) -> int:
         """Hand every visible message to the worker, batch by batch, up to `concurrency`
@@ -181,9 +180,6 @@ class QueueSource:
             result = invoke(self.function, event)
         except Exception:
             traceback.print_exc()
-            return []
-        if not_implemented(result):
-            self.not_implemented = True
             return []
         failures = (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
         failed = {str(item.get("itemIdentifier")) for item in failures}
@@ -270,7 +266,6 @@ class StreamSource:
         self.arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         self.checkpoint_file = checkpoint_file
         self.checkpoint = self._load_checkpoint()
-        self.not_implemented = False
         self._iterators: dict[str, str] = {}
         self._described: list[dict[str, Any]] = []
         self._described_at = 0.0
@@ -365,8 +360,6 @@ class StreamSource:
         failed_at: str | None = None
         if kept:
             failed_at = self._invoke(kept)
-            if self.not_implemented:
-                return 0, False
         for record in records:
             sequence = record["dynamodb"]["SequenceNumber"]
             if sequence == failed_at:
@@ -391,10 +384,6 @@ class StreamSource:
         except Exception:
             traceback.print_exc()
             return str(records[0]["dynamodb"]["SequenceNumber"])
-        if not_implemented(result):
-            self.not_implemented = True
-            return None
-        self.not_implemented = False
         failures = result.get("batchItemFailures") or [] if isinstance(result, dict) else []
         failed = [str(item.get("itemIdentifier")) for item in failures]
         sequences = [str(record["dynamodb"]["SequenceNumber"]) for record in records]

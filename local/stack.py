@@ -48,7 +48,6 @@ from local.auth import Issuer
 from local.clock import (
     Advance,
     BusinessClock,
-    DueIndex,
     Schedule,
     Scheduler,
     scheduled_event,
@@ -192,7 +191,6 @@ class _Parts:
     moto: Child | None = None  # in a process of its own: here it would share the GIL
     servers: list[Any] = field(default_factory=list)
     background: threading.Thread | None = None
-    due_index: DueIndex | None = None
     runtime: Environments | None = None
 
 
@@ -319,8 +317,6 @@ class Stack:
 
             use_runtime(None)
             parts.runtime.stop()
-        if parts.due_index is not None:
-            parts.due_index.close()
         for process in (parts.moto, parts.stripe, parts.dynamodb):
             if process is not None:
                 with contextlib.suppress(Exception):
@@ -573,8 +569,7 @@ class Stack:
             for source in event_sources("DynamoDB")
         ]
         self.webhooks = WebhookDeliveries(self.stripe_api_base, SECRET_KEY, WEBHOOK_EVENTS)
-        self._parts.due_index = due = DueIndex(self.dynamodb, self.config.table_name)
-        self.scheduler = Scheduler(self.clock, schedules(), due.earliest, self._fire)
+        self.scheduler = Scheduler(self.clock, schedules(), self.store.earliest_due, self._fire)
 
     def _serve(self) -> None:
         from local.server import api_app, serve, webhook_app  # noqa: PLC0415

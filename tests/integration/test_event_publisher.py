@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from functions.event_publisher.app import lambda_handler
-from lifecycle import publishing
 from lifecycle.clock import FixedClock
 from lifecycle.observability import metrics
 from lifecycle.payments.fake import FakePayments
@@ -33,6 +32,7 @@ from lifecycle.rules.integration import Action, Command, NewIntegration, create,
 from lifecycle.rules.model import AccountStatus, user
 from lifecycle.settings import settings
 from lifecycle.store.repository import Store
+from lifecycle.usecases import publishing
 from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
 from ops.redrive import republish_outbox

@@ -15,6 +15,7 @@ from lifecycle.usecases import charging
 from tests.api_events import invoke
 from tests.integration.api.conftest import add_account
 from tests.reliability.faults import install, throttled, timeout, transaction_conflict
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def test_a_store_fault_during_freeze_is_retryable_and_leaves_nothing_half_done(
     got, body = invoke("POST", f"{ID}/freeze", {"id": integration_id})
     assert (got, body["status"]) == (200, "freeze_pending")
     # The create's receipt event first (the outbox reads in key order: `ch_` before `int_`).
-    assert [e["detail-type"] for e in services.store.outbox("acc_1")] == [
+    assert [e["detail-type"] for e in outbox_events(services.store, "acc_1")] == [
         "ChargeSucceeded",
         "IntegrationCreated",
         "FreezeScheduled",
@@ -89,7 +90,7 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_is_not_applied_twice(
     got, body = invoke("POST", f"{ID}/freeze", {"id": integration_id})
     assert (got, body["status"]) == (200, "freeze_pending")  # already holds: a no-op success
     # The create's receipt event first (the outbox reads in key order: `ch_` before `int_`).
-    assert [e["detail-type"] for e in services.store.outbox("acc_1")] == [
+    assert [e["detail-type"] for e in outbox_events(services.store, "acc_1")] == [
         "ChargeSucceeded",
         "IntegrationCreated",
         "FreezeScheduled",

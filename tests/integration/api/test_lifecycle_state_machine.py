@@ -46,6 +46,7 @@ from local.localstripe import (
 from tests.api_events import claims, invoke
 from tests.concurrency import race
 from tests.integration.api.conftest import T0
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -468,7 +469,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @invariant()
     def each_state_change_emits_its_events_once(self) -> None:
-        outbox = self.store.outbox(self.account_id)
+        outbox = outbox_events(self.store, self.account_id)
         ids = [event["detail"]["event_id"] for event in outbox]
         assert len(ids) == len(set(ids))
         # The ledger's own event, counted against the ledger: one ChargeSucceeded per line that

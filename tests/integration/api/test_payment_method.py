@@ -26,6 +26,7 @@ from tests.api_events import claims, invoke
 from tests.factories import integration
 from tests.integration.api.conftest import add_account, table_items
 from tests.integration.api.test_stripe_webhook import deliver
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +164,9 @@ def test_setup_completion_sets_the_payment_method_and_then_creating_is_charged_o
     assert (status, answer["result"]) == (200, "payment_method:set:retries=0")
     assert account.has_payment_method
     assert account.payment_method_id == payments.customers[customer].default_payment_method
-    assert "PaymentMethodUpdated" in [e["detail-type"] for e in services.store.outbox("acc_1")]
+    assert "PaymentMethodUpdated" in [
+        e["detail-type"] for e in outbox_events(services.store, "acc_1")
+    ]
     assert created == 201, integration_view
     assert [(c.customer_id, c.amount) for c in payments.succeeded] == [(customer, 2900)]
 

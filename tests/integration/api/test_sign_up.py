@@ -23,6 +23,7 @@ from lifecycle.usecases.signup import on_confirmation
 from local.events import LambdaContext
 from tests.api_events import claims, invoke
 from tests.integration.api.conftest import table_items
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +72,10 @@ def test_a_confirmed_sign_up_opens_a_free_account_whose_first_user_has_billing_a
     # The directory's part: the tenant claim and the billing group of the tokens to come.
     assert directory.users[username].account_id == account_id
     assert directory.groups(username) == {"billing"}
-    assert [e["detail-type"] for e in services.store.outbox(account_id)] == ["AccountCreated"]
-    assert services.store.outbox(account_id)[0]["detail"]["user_id"] == user_id
+    assert [e["detail-type"] for e in outbox_events(services.store, account_id)] == [
+        "AccountCreated"
+    ]
+    assert outbox_events(services.store, account_id)[0]["detail"]["user_id"] == user_id
 
 
 def test_the_first_user_sees_an_empty_free_account_and_creating_is_402_to_add_a_card(
@@ -127,7 +130,7 @@ def test_the_trigger_run_twice_for_the_same_user_opens_one_account(
 
     assert services.store.login(username) == first
     assert len(accounts(services)) == 1
-    assert len(services.store.outbox(first[0] if first else "")) == 1
+    assert len(outbox_events(services.store, first[0] if first else "")) == 1
 
 
 def test_the_trigger_run_at_the_same_moment_opens_one_account(

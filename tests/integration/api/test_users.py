@@ -28,6 +28,7 @@ from lifecycle.usecases.users import recipients, update_user
 from local.events import LambdaContext
 from tests.api_events import claims, invoke
 from tests.integration.api.conftest import add_account, table_items
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +109,7 @@ def test_a_billing_user_invites_a_member_who_can_freeze_but_not_read_charges(
     # Cognito has the user in the account, and sends the invitation (temporary password).
     assert directory.users[member.username].account_id == account_id
     assert directory.invitations == [member.username]
-    assert "UserInvited" in [e["detail-type"] for e in services.store.outbox(account_id)]
+    assert "UserInvited" in [e["detail-type"] for e in outbox_events(services.store, account_id)]
     frozen, _ = member.call("POST", "/v1/integrations/{id}/freeze", {"id": created["id"]})
     charges, problem = member.call("GET", "/v1/account/charges")
     invite, refused = member.call(

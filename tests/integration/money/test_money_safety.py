@@ -39,6 +39,7 @@ from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, create_customer_with_card, payment_intents, refunds
 from tests import factories
 from tests.concurrency import race
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -464,7 +465,7 @@ def test_a_payment_whose_request_died_after_stripe_is_applied_by_the_next_sweep_
     assert (line.status, line.applied) == (ChargeStatus.SUCCEEDED, True)
     history = [h.type for h in shop.store.history(shop.account.id, subject.id)]
     assert history.count("integration_reactivated") == 1
-    outbox = [e["detail-type"] for e in shop.store.outbox(shop.account.id)]
+    outbox = [e["detail-type"] for e in outbox_events(shop.store, shop.account.id)]
     assert outbox.count("IntegrationReactivated") == 1
 
 
@@ -493,7 +494,11 @@ def test_a_payment_whose_request_died_then_the_state_moved_is_refunded_by_the_sw
     assert [(h.details["charge_id"], h.details["amount"]) for h in activity] == [
         (line.id, line.amount)
     ]
-    outbox = [e for e in shop.store.outbox(shop.account.id) if e["detail-type"] == "ChargeRefunded"]
+    outbox = [
+        e
+        for e in outbox_events(shop.store, shop.account.id)
+        if e["detail-type"] == "ChargeRefunded"
+    ]
     assert [(e["detail"]["charge_id"], e["detail"]["reason"]) for e in outbox] == [
         (line.id, "not_applied")
     ]

@@ -17,8 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.logging import correlation_paths
 
-from lifecycle import snapstart
-from lifecycle.http import bodies
+from lifecycle.http import bodies, snapstart
 from lifecycle.http.caller import Caller, billing_used, caller_from_event
 from lifecycle.http.problems import (
     PROBLEM_CONTENT_TYPE,

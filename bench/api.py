@@ -21,7 +21,7 @@ from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.rules.renewal import decide_renewal
 from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services, use_services
-from tests.api_events import invoke
+from local.inprocess import invoke
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "30"))
 T0 = utc(2026, 11, 21, 10)

@@ -41,7 +41,8 @@ from lifecycle.rules.integration import Action, Command, decide
 from lifecycle.rules.model import Account, AccountStatus, CancelReason, user
 from lifecycle.store.repository import Store
 from local.events import http_api_event
-from local.localstripe import SECRET_KEY, LocalStripe, create_customer_with_card
+from local.localstripe import SECRET_KEY, create_customer_with_card
+from local.localstripe_server import LocalStripe
 
 RUNS = int(os.environ.get("BENCH_FIRST_REQUEST_RUNS", "3"))
 ACCOUNT = "acc_first"

@@ -33,7 +33,7 @@ for _name, _value in {
     "POWERTOOLS_SERVICE_NAME": "integrations",
     # The use cases record metrics; outside a handler nothing flushes them but the buffer.
     "POWERTOOLS_METRICS_DISABLED": "true",
-    # The list cursors' signing key (lifecycle.http.cursors), generated for the run.
+    # The list cursors' signing key (lifecycle.usecases.cursors), generated for the run.
     "CURSOR_SECRETS": secrets.token_urlsafe(32),
 }.items():
     os.environ.setdefault(_name, _value)

@@ -95,7 +95,7 @@ def _workspace(mutate: list[str], tests: list[str], children: int) -> None:
 
 def _servers() -> tuple[Any, Any]:
     from local.dynamodb_local import DynamoDBLocal  # noqa: PLC0415
-    from local.localstripe import LocalStripe  # noqa: PLC0415
+    from local.localstripe_server import LocalStripe  # noqa: PLC0415
 
     return DynamoDBLocal().start(), LocalStripe().start()
 

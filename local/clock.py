@@ -28,10 +28,9 @@ from typing import Any
 from lifecycle.clock import FixedClock
 from lifecycle.rules.calendar import format_instant, normalize, parse_instant
 from lifecycle.rules.renewal import DueKind
-from local.template import evaluate, resources
+from local.events import ACCOUNT_ID, REGION
+from local.template import evaluate, folder_of, resources
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
 SCHEDULE_EVENT_TYPES = ("ScheduleV2", "Schedule")
 # The sweep each scheduled function is, by its folder: which DueIndex entries it works on.
 SWEEP_KINDS: Mapping[str, DueKind] = {
@@ -118,7 +117,7 @@ def schedules(document: dict[str, Any] | None = None) -> tuple[Schedule, ...]:
     found = []
     for logical_id, resource in resources("AWS::Serverless::Function", document).items():
         properties = resource["Properties"]
-        folder = properties["CodeUri"].rstrip("/").split("/")[-1]
+        folder = folder_of(properties)
         for name, event in (properties.get("Events") or {}).items():
             if event["Type"] not in SCHEDULE_EVENT_TYPES:
                 continue

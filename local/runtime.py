@@ -34,9 +34,13 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.calendar import format_instant, parse_instant
+from lifecycle.settings import settings
+from lifecycle.store.repository import Store
+from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
-from local.template import ROOT
+from local.template import NO_VALUE, ROOT, evaluate, functions
 
 # At most this many environments of one function, whatever the template allows (Lambda's
 # account default is 1,000): the functions wait on DynamoDB Local and localstripe, which share
@@ -70,8 +74,6 @@ class InProcess:
         self._lock = threading.RLock()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        from local.gateway import functions  # noqa: PLC0415 - the template's functions
-
         function = functions()[logical_id]
         with self._lock:
             return load_handler(function.folder)(event, LambdaContext(logical_id, function.timeout))
@@ -88,8 +90,6 @@ def concurrency_limits() -> dict[str, int]:
     and its event sources' `ScalingConfig.MaximumConcurrency`, whichever is lower (parameters
     at their defaults), capped at `MAX_LOCAL_CONCURRENCY`; functions with neither are left out
     (they get `DEFAULT_CONCURRENCY`, the same cap)."""
-    from local.gateway import functions  # noqa: PLC0415 - the template's functions
-
     limits: dict[str, int] = {}
     for logical_id, function in functions().items():
         found = [_number(function.properties.get("ReservedConcurrentExecutions"))]
@@ -105,8 +105,6 @@ def concurrency_limits() -> dict[str, int]:
 def _number(value: Any) -> int | None:
     """A number of the template, as deployed with the parameters' defaults (a `!Ref`, an `!If`
     on a condition); None when absent or left out (`AWS::NoValue`)."""
-    from local.template import NO_VALUE, evaluate  # noqa: PLC0415
-
     value = evaluate(value)
     return None if value is None or value is NO_VALUE else int(value)
 
@@ -115,7 +113,14 @@ class _Environment:
     """One process (`python -m local.runtime`) serving one function's invocations, one at a
     time, over a socket pair; what the function prints goes to the stack's function log."""
 
-    def __init__(self, logical_id: str, folder: str, timeout: float, log_path: str | None) -> None:
+    def __init__(
+        self,
+        logical_id: str,
+        folder: str,
+        timeout: float,
+        log_path: str | None,
+        env: Mapping[str, str],
+    ) -> None:
         ours, theirs = socket.socketpair()
         with contextlib.ExitStack() as stack:
             stack.callback(theirs.close)
@@ -134,8 +139,9 @@ class _Environment:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
-                # This process's variables as they are now; each log line written at once.
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # The functions' variables (`local.config.function_environment`); each log
+                # line written at once.
+                env={**env, "PYTHONUNBUFFERED": "1"},
             )
         self.connection = Connection(ours.detach())
 
@@ -172,11 +178,13 @@ class Environments:
         now: Callable[[], datetime],
         *,
         limits: Mapping[str, int],
-        on_charges: Callable[[int], None],
+        env: Mapping[str, str],
         log_path: str | None = None,
+        on_charges: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.now = now
         self.limits = dict(limits)
+        self.env = dict(env)
         self.on_charges = on_charges
         self.log_path = log_path
         self._changed = threading.Condition()
@@ -233,10 +241,8 @@ class Environments:
             raise
 
     def _start(self, logical_id: str) -> _Environment:
-        from local.gateway import functions  # noqa: PLC0415 - the template's functions
-
         function = functions()[logical_id]
-        return _Environment(logical_id, function.folder, function.timeout, self.log_path)
+        return _Environment(logical_id, function.folder, function.timeout, self.log_path, self.env)
 
     def _give_back(self, logical_id: str, environment: _Environment, *, healthy: bool) -> None:
         with self._changed:
@@ -297,7 +303,6 @@ def serve(connection: Connection, logical_id: str, folder: str, timeout: float) 
 def _counting_payments() -> Any:
     """The Stripe adapter (localstripe, from the environment), counting its charges: the
     stack awaits webhooks only after a charge."""
-    from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
 
     class CountedStripePayments(StripePayments):
         charges = 0
@@ -311,10 +316,6 @@ def _counting_payments() -> Any:
 
 def _wire(clock: _InvocationClock) -> Any:
     """The services, wired from the environment the stack gave this process."""
-    from lifecycle.settings import settings  # noqa: PLC0415
-    from lifecycle.store.repository import Store  # noqa: PLC0415
-    from lifecycle.usecases.services import Services, use_services  # noqa: PLC0415
-
     payments = _counting_payments()
     use_services(
         Services(

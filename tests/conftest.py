@@ -11,7 +11,7 @@ for name, value in {
     # What template.yaml sets for every function; Powertools reads them at import.
     "POWERTOOLS_METRICS_NAMESPACE": "Integrations",
     "POWERTOOLS_SERVICE_NAME": "integrations",
-    # The list cursors' key (lifecycle.http.cursors): generated per run, never a constant. The
+    # The list cursors' key (lifecycle.usecases.cursors): generated per run, never a constant. The
     # end-to-end stack uses the one it keeps in its own data folder.
     "CURSOR_SECRETS": secrets.token_urlsafe(32),
 }.items():

@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from lifecycle.store.repository import Store
 from local.dynamodb_local import DynamoDBLocal
-from local.localstripe import LocalStripe
+from local.localstripe_server import LocalStripe
 from local.tables import create_tables
 
 _counter = itertools.count()

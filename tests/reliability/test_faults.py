@@ -12,7 +12,7 @@ from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnava
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Status
 from lifecycle.usecases import charging
-from tests.api_events import invoke
+from local.inprocess import invoke
 from tests.integration.api.conftest import add_account
 from tests.reliability.faults import install, throttled, timeout, transaction_conflict
 from tests.store_reads import outbox_events

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Route, expect
 
-from tests.e2e.browser.conftest import Dashboard, money
-from tests.e2e.conftest import LocalStack
+from local.client import LocalStack
+from tests.e2e.browser.dashboard import Dashboard, money
 
 
 def address(label: str) -> str:

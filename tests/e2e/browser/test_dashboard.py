@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from playwright.sync_api import Request, Route, expect
 
 from lifecycle.rules.calendar import parse_instant
-from tests.e2e.browser.conftest import Dashboard, create_integration, money
-from tests.e2e.conftest import RENEWAL_SLOT, LocalStack, Tenant, advance_past, advance_to
+from local.client import RENEWAL_SLOT, LocalStack, Tenant, advance_past, advance_to
+from tests.e2e.browser.dashboard import Dashboard, create_integration, money
 
 
 def frozen_integration(tenant: Tenant, name: str) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from local.inprocess import invoke
 from local.openapi import OUTPUT
+from local.template import route_table
 from tests import bad_inputs
-from tests.api_events import invoke, route_table
 from tests.integration.api.conftest import add_account, table_items
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.api_events import claims, invoke
+from local.inprocess import claims, invoke
 from tests.integration.api.conftest import add_account
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from lifecycle.clock import FixedClock
-from lifecycle.http.caller import Caller
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
@@ -36,14 +35,15 @@ from lifecycle.rules.errors import DomainError
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Account, AccountStatus, CancelReason, Status
 from lifecycle.usecases import integrations, renewals
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services, use_services
+from local.inprocess import claims, invoke
 from local.localstripe import (
     SECRET_KEY,
     create_customer_with_card,
     money_kept,
     swap_card,
 )
-from tests.api_events import claims, invoke
 from tests.concurrency import race
 from tests.integration.api.conftest import T0
 from tests.store_reads import outbox_events

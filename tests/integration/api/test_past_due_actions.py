@@ -10,7 +10,7 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import BillingState, Status, SuspensionReason
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
-from tests.api_events import invoke
+from local.inprocess import invoke
 from tests.integration.api.conftest import add_account
 from tests.store_reads import outbox_events
 

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from lifecycle.clock import FixedClock
-from lifecycle.http.caller import Caller
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.model import BillingState, Status
 from lifecycle.rules.renewal import DueKind
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.payment_method import add_payment_method
 from lifecycle.usecases.services import Services
-from tests.api_events import claims, invoke
+from local.inprocess import claims, invoke
 from tests.factories import integration
 from tests.integration.api.conftest import add_account, table_items
 from tests.integration.api.test_stripe_webhook import deliver

@@ -21,9 +21,10 @@ from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from local.gateway import Gateway
+from local.inprocess import claims
 from local.openapi import OUTPUT
+from local.runtime import InProcess
 from tests import bad_inputs
-from tests.api_events import claims
 from tests.integration.api.conftest import table_items
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,7 @@ DOCUMENT = json.loads(OUTPUT.read_text(encoding="utf-8"))
 NEGATIVE_EXAMPLES = 40
 
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-schema.app = Gateway(authenticate=lambda headers: claims())
+schema.app = Gateway(authenticate=lambda headers: claims(), invoke=InProcess().invoke)
 # Plain pytest parametrization over the operations, each running its own Hypothesis test: with
 # `schema.parametrize()` every operation's item has the same node id, and `make test`'s
 # `--dist loadfile` then ran the first operation only.

@@ -21,7 +21,7 @@ from lifecycle.rules.users import UserStatus
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.signup import on_confirmation
 from local.events import LambdaContext
-from tests.api_events import claims, invoke
+from local.inprocess import claims, invoke
 from tests.integration.api.conftest import table_items
 from tests.store_reads import outbox_events
 

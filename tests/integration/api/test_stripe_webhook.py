@@ -17,8 +17,8 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
 from local.events import LambdaContext
+from local.inprocess import invoke
 from tests import bad_inputs
-from tests.api_events import invoke
 from tests.integration.api.conftest import add_account, table_items
 from tests.store_reads import outbox_events
 

@@ -16,17 +16,17 @@ import pytest
 
 from functions.post_confirmation.app import lambda_handler as post_confirmation
 from lifecycle.directory.fake import FakeDirectory
-from lifecycle.http.caller import Caller
 from lifecycle.http.problems import STATUS_BY_CODE
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import DomainError
 from lifecycle.rules.model import STRIPE
 from lifecycle.rules.payment_method import payment_method_changed
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.users import recipients, update_user
 from local.events import LambdaContext
-from tests.api_events import claims, invoke
+from local.inprocess import claims, invoke
 from tests.integration.api.conftest import add_account, table_items
 from tests.store_reads import outbox_events
 

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from lifecycle.clock import FixedClock
-from lifecycle.http.caller import Caller
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.errors import DomainError
@@ -35,6 +34,7 @@ from lifecycle.rules.model import (
 )
 from lifecycle.usecases import account as account_usecases
 from lifecycle.usecases import integrations
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, create_customer_with_card, payment_intents, refunds
 from tests import factories

@@ -225,7 +225,7 @@ def test_a_permanent_failure_is_retried_twice_then_ends_in_the_dlq(account, mail
             "integrations-test",
             target,
             dead_letters,
-            invoker=lambda _function, payload: app.lambda_handler(
+            invoke=lambda _function, payload: app.lambda_handler(
                 payload, LambdaContext("notifier")
             ),
         )

@@ -17,7 +17,7 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from local.events import LambdaContext
-from tests.api_events import claims, http_event, invoke
+from local.inprocess import claims, http_event, invoke
 from tests.integration.api.conftest import add_account
 from tests.store_reads import outbox_events
 

@@ -14,7 +14,7 @@ from lifecycle.rules.renewal import DueKind
 from lifecycle.settings import settings
 from lifecycle.usecases import reminders, renewals
 from local.events import LambdaContext
-from tests.api_events import invoke
+from local.inprocess import invoke
 from tests.integration.api.conftest import add_account
 from tests.store_reads import outbox_events
 

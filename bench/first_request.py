@@ -33,12 +33,12 @@ from typing import Any
 
 import boto3
 
-from bench.harness import active_integration, dynamodb, median, record, table
+from bench.harness import active_integration, card_account, dynamodb, median, record, table
 from bench.imports import LAYER_SOURCE, bench_python, functions
 from lifecycle.rules.calendar import format_instant, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.integration import Action, Command, decide
-from lifecycle.rules.model import Account, AccountStatus, CancelReason, user
+from lifecycle.rules.model import AccountStatus, CancelReason, user
 from lifecycle.store.repository import Store
 from local.events import http_api_event
 from local.localstripe import SECRET_KEY, create_customer_with_card
@@ -143,16 +143,7 @@ class World:
         self.store = store
         customer = create_customer_with_card(stripe_base, "ok")
         self.now = utc(2026, 11, 21, 10)
-        store.create_account(
-            Account(
-                id=ACCOUNT,
-                status=AccountStatus.ACTIVE,
-                created_at=self.now,
-                stripe_customer_id=customer,
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account(ACCOUNT, self.now, customer))
         self.n = 0
 
     def integration(

@@ -41,12 +41,21 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench.harness import TimedClient, active_integration, dynamodb, median, record, table
+from bench.harness import (
+    T0,
+    TimedClient,
+    active_integration,
+    card_account,
+    dynamodb,
+    median,
+    record,
+    table,
+)
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
-from lifecycle.rules.calendar import add_month, utc
+from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus, Integration
+from lifecycle.rules.model import Integration
 from lifecycle.rules.renewal import DueKind
 from lifecycle.store import keys as store_keys
 from lifecycle.store.repository import Store
@@ -54,7 +63,6 @@ from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
 from local.tables import table_definitions
 
-T0 = utc(2026, 11, 21, 10)
 DUE = int(os.environ.get("BENCH_DUE", "1000"))
 TOTAL = int(os.environ.get("BENCH_TOTAL", "100000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
@@ -122,16 +130,7 @@ def _stream_on(client: Any, table_name: str) -> None:
 
 def _accounts(store: Store) -> None:
     def create(n: int) -> None:
-        store.create_account(
-            Account(
-                id=f"acc_{n:03d}",
-                status=AccountStatus.ACTIVE,
-                created_at=T0,
-                stripe_customer_id=f"cus_{n}",
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account(f"acc_{n:03d}", T0, f"cus_{n}"))
 
     _in_parallel(create, range(ACCOUNTS), LOAD_THREADS)
 

@@ -67,13 +67,13 @@ import numpy as np
 import simpy
 
 from bench.cost import PRICES, _lambda
-from bench.harness import RESULTS, table
+from bench.harness import RESULTS, card_account, table
 from bench.memory_dynamodb import MemoryDynamoDB
 from lifecycle.payments.port import PaymentOutcome, PaymentResult, RefundResult
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.ledger import ChargeStatus
-from lifecycle.rules.model import DUNNING_RETRY_OFFSETS, Account, AccountStatus, Integration, Status
+from lifecycle.rules.model import DUNNING_RETRY_OFFSETS, Integration, Status
 from lifecycle.rules.renewal import DueKind
 from lifecycle.store import keys
 from lifecycle.store.repository import Store
@@ -316,16 +316,7 @@ def build_sample(people: Population, rng: np.random.Generator, months: int) -> S
             )
         )
     for a in chosen:
-        store.create_account(
-            Account(
-                id=f"acc_{a:05d}",
-                status=AccountStatus.ACTIVE,
-                created_at=START,
-                stripe_customer_id=f"cus_{a}",
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account(f"acc_{a:05d}", START, f"cus_{a}"))
     store.load_integrations(loaded)
     client.units.reset()
     return Sample(store, client, services, clock, payments, set(chosen))

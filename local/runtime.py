@@ -8,13 +8,14 @@ same function in different environments, run side by side. The handlers' module-
 (the resolver's current event, the batch processor's records, Powertools' process-wide metrics
 and logger keys) is then as private to an invocation as it is on Lambda.
 
-Each environment gets the stack's environment variables (the template's, the local endpoints and
-the queue URLs, all set before the first one starts) and wires its services from them: the
-store, the Stripe adapter counting its charges (the stack waits for webhooks after a charge), and
-a clock that reads the business clock's time as each invocation starts.
+Each environment gets the variables `Environments` is given (`local.config.function_environment`:
+the template's, the local endpoints, the secrets and the queue URLs) and wires its services from
+them: the store, the Stripe adapter counting its charges (the stack waits for webhooks after a
+charge), and a clock that reads the business clock's time as each invocation starts.
 
 `InProcess` is the other runtime: the handler called in this process, one invocation at a time
-(module-level state would be shared otherwise). The in-process gateway of the tests uses it.
+(module-level state would be shared otherwise). The tests' in-process gateway uses it. Either is
+handed to whatever invokes a function (`local.gateway.Invoke`): there is no runtime by default.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ os.environ.pop("AWS_PROFILE", None)
 
 from hypothesis import settings  # noqa: E402
 
+# The shared fixtures: DynamoDB Local, localstripe and fresh tables; the use cases' services.
+pytest_plugins = ["tests.fixtures.backends", "tests.fixtures.services"]
+
 # Two shared cores running DynamoDB Local, localstripe and the tests: no per-example deadline
 # (a slow example is not a wrong one); examples stay bounded by max_examples.
 settings.register_profile("project", deadline=None)

@@ -22,7 +22,10 @@ from lifecycle.rules.model import (
 )
 
 CATALOG = DEFAULT_CATALOG
-ANCHOR = utc(2026, 11, 21, 10)
+# The tests' clock starts here (the fixed clock of the `services` fixture); an integration
+# created then has its anchor here.
+T0 = utc(2026, 11, 21, 10)
+ANCHOR = T0
 MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
 ALICE = user("alice")
 
@@ -58,6 +61,22 @@ def account(
         ),
         **changes,
     )
+
+
+def add_account(
+    store: Any, account_id: str = "acc_1", *, card: bool = True, **changes: Any
+) -> Account:
+    """An account stored as a sign-up and Checkout leave it, created at T0: active, with a
+    Stripe customer and a card on file unless `card` is False."""
+    fields = {
+        "created_at": T0,
+        "stripe_customer_id": f"cus_{account_id}" if card else None,
+        "has_payment_method": card,
+        **changes,
+    }
+    stored = account(account_id, fields.pop("status", AccountStatus.ACTIVE), **fields)
+    store.create_account(stored)
+    return stored
 
 
 def integration(

@@ -36,12 +36,11 @@ from lifecycle.usecases import publishing
 from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
 from ops.redrive import republish_outbox
-from tests.factories import CATALOG, account
+from tests.factories import CATALOG, T0, account
 
 pytestmark = pytest.mark.integration
 
 ALICE = user("alice")
-T0 = utc(2026, 11, 21, 10)
 PUBLISHED_AT = utc(2026, 11, 23, 9, 31)
 STREAM_ARN = (
     "arn:aws:dynamodb:us-east-1:123456789012:table/integrations/stream/2026-11-01T00:00:00.000"

@@ -8,19 +8,17 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.integration import Action, Command, NewIntegration, create, decide
 from lifecycle.rules.model import AccountStatus, CancelReason, Status, user
 from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal
 from lifecycle.store.repository import Store, due_shard
-from tests.factories import CATALOG, account
+from tests.factories import CATALOG, T0, account
 from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
 ALICE = user("alice")
-T0 = utc(2026, 11, 21, 10)
 
 
 def created(store: Store, integration_id: str = "int_1", at=T0, account_id: str = "acc_1"):

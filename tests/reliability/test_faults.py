@@ -13,7 +13,7 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Status
 from lifecycle.usecases import charging
 from local.inprocess import invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 from tests.reliability.faults import install, throttled, timeout, transaction_conflict
 from tests.store_reads import outbox_events
 

@@ -10,7 +10,7 @@ from lifecycle.rules.account import settle
 from lifecycle.rules.model import SYSTEM, AccountStatus
 from lifecycle.rules.renewal import decide_renewal
 from local.inprocess import claims, invoke
-from tests.integration.api.conftest import T0, add_account
+from tests.factories import T0, add_account
 
 pytestmark = pytest.mark.integration
 

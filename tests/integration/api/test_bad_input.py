@@ -17,7 +17,8 @@ from local.inprocess import invoke
 from local.openapi import OUTPUT
 from local.template import route_table
 from tests import bad_inputs
-from tests.integration.api.conftest import add_account, table_items
+from tests.factories import add_account
+from tests.store_reads import table_items
 
 pytestmark = pytest.mark.integration
 

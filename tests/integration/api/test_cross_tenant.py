@@ -9,7 +9,7 @@ import pytest
 
 from local.inprocess import claims, invoke
 from local.openapi import OUTPUT
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

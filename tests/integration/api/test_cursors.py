@@ -11,7 +11,7 @@ import pytest
 from lifecycle.usecases import cursors
 from local.inprocess import claims, invoke
 from tests import bad_inputs
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

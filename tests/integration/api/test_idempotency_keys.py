@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from local.inprocess import claims, invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from lifecycle.rules.model import AccountStatus
 from lifecycle.rules.renewal import decide_renewal
 from local.inprocess import claims, invoke
-from tests.integration.api.conftest import T0, add_account
+from tests.factories import T0, add_account
 
 pytestmark = pytest.mark.integration
 

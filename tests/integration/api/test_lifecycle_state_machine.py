@@ -45,7 +45,7 @@ from local.localstripe import (
     swap_card,
 )
 from tests.concurrency import race
-from tests.integration.api.conftest import T0
+from tests.factories import T0
 from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration

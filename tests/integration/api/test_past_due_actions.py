@@ -11,7 +11,7 @@ from lifecycle.rules.model import BillingState, Status, SuspensionReason
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from local.inprocess import invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration

@@ -23,10 +23,9 @@ from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.payment_method import add_payment_method
 from lifecycle.usecases.services import Services
 from local.inprocess import claims, invoke
-from tests.factories import integration
-from tests.integration.api.conftest import add_account, table_items
+from tests.factories import add_account, integration
 from tests.integration.api.test_stripe_webhook import deliver
-from tests.store_reads import outbox_events
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 

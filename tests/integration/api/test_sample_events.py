@@ -10,7 +10,7 @@ import pytest
 
 from local.events import LambdaContext
 from local.template import route_table
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,8 @@ from local.inprocess import claims
 from local.openapi import OUTPUT
 from local.runtime import InProcess
 from tests import bad_inputs
-from tests.integration.api.conftest import table_items
+from tests.factories import add_account
+from tests.store_reads import table_items
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +81,6 @@ def problem_documents(ctx, response, case):
 
 @pytest.fixture(autouse=True)
 def _seeded(services):
-    from tests.integration.api.conftest import add_account  # noqa: PLC0415 - fixture helper
-
     add_account(services.store, "acc_1")
 
 

@@ -22,8 +22,7 @@ from lifecycle.usecases.services import Services
 from lifecycle.usecases.signup import on_confirmation
 from local.events import LambdaContext
 from local.inprocess import claims, invoke
-from tests.integration.api.conftest import table_items
-from tests.store_reads import outbox_events
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 

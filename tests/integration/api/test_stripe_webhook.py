@@ -19,8 +19,8 @@ from lifecycle.rules.renewal import decide_renewal
 from local.events import LambdaContext
 from local.inprocess import invoke
 from tests import bad_inputs
-from tests.integration.api.conftest import add_account, table_items
-from tests.store_reads import outbox_events
+from tests.factories import add_account
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,8 @@ from lifecycle.usecases.services import Services
 from lifecycle.usecases.users import recipients, update_user
 from local.events import LambdaContext
 from local.inprocess import claims, invoke
-from tests.integration.api.conftest import add_account, table_items
-from tests.store_reads import outbox_events
+from tests.factories import add_account
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from local.events import LambdaContext
 from local.inprocess import claims, http_event, invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration

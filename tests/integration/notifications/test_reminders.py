@@ -15,7 +15,7 @@ from lifecycle.settings import settings
 from lifecycle.usecases import reminders, renewals
 from local.events import LambdaContext
 from local.inprocess import invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration

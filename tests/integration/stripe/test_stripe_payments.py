@@ -25,12 +25,12 @@ from lifecycle.payments.stripe_adapter import StripePayments, verify_webhook
 from local.localstripe import (
     count_payment_intents,
     create_customer_with_card,
-    free_port,
     payment_intents,
     register_webhook,
     swap_card,
 )
-from tests.integration.stripe.conftest import StubStripe
+from local.processes import free_port
+from tests.stripe_stub import StubStripe
 
 pytestmark = pytest.mark.integration
 

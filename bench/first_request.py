@@ -31,8 +31,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench.harness import active_integration, card_account, dynamodb, median, record, table
 from bench.imports import LAYER_SOURCE, bench_python, functions
 from lifecycle.rules.calendar import format_instant, utc
@@ -40,7 +38,8 @@ from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.integration import Action, Command, decide
 from lifecycle.rules.model import AccountStatus, CancelReason, user
 from lifecycle.store.repository import Store
-from local.events import http_api_event
+from local.config import aws_client
+from local.events import http_api_event, sqs_record
 from local.localstripe import SECRET_KEY, create_customer_with_card
 from local.localstripe_server import LocalStripe
 
@@ -269,17 +268,9 @@ def event_for(name: str, world: World, run: int) -> dict[str, Any]:
 
 
 def _sqs_record(body: dict[str, str]) -> dict[str, Any]:
-    return {
-        "messageId": f"m{time.time_ns()}",
-        "receiptHandle": "r",
-        "body": json.dumps(body),
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:renewals",
-        "awsRegion": "us-east-1",
-    }
+    return sqs_record(
+        f"m{time.time_ns()}", "r", json.dumps(body), "arn:aws:sqs:us-east-1:123456789012:renewals"
+    )
 
 
 def main() -> dict[str, Any]:
@@ -298,21 +289,9 @@ def main() -> dict[str, Any]:
         stack.callback(moto.stop)
         host, port = moto.get_host_and_port()
         moto_url = f"http://{host}:{port}"
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        sqs = aws_client("sqs", moto_url)
         queue = sqs.create_queue(QueueName="renewals")["QueueUrl"]
-        events = boto3.client(
-            "events",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        events = aws_client("events", moto_url)
         events.create_event_bus(Name="bench-first-bus")
         endpoints = {
             "AWS_ENDPOINT_URL_DYNAMODB": raw.meta.endpoint_url,

@@ -115,14 +115,18 @@ def _mutmut(children: int, env: dict[str, str]) -> float:
 
 def _results(env: dict[str, str]) -> dict[str, Any]:
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    listing = subprocess.run(
-        [mutmut, "results", "--all", "true"],
-        cwd=WORKSPACE,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    ).stdout
+
+    def run(*arguments: str) -> str:
+        return subprocess.run(
+            [mutmut, *arguments],
+            cwd=WORKSPACE,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    listing = run("results", "--all", "true")
     by_module: dict[str, Counter[str]] = {}
     survived: list[str] = []
     for line in listing.splitlines():
@@ -135,14 +139,7 @@ def _results(env: dict[str, str]) -> dict[str, Any]:
             survived.append(name)
 
     def show(name: str) -> dict[str, str]:
-        diff = subprocess.run(
-            [mutmut, "show", name],
-            cwd=WORKSPACE,
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-        ).stdout
+        diff = run("show", name)
         changed = [
             line
             for line in diff.splitlines()

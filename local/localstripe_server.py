@@ -55,13 +55,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from local.localstripe import CARD_NUMBERS
-from local.processes import Child, answers, endpoint, free_port, python_env
+from local.processes import Child, Supervised, answers, endpoint, free_port, python_env
 
 START_TIMEOUT_SECONDS = 30.0
 STACK_WEBHOOK_DELAY_SECONDS = 0.05
 
 
-class LocalStripe:
+class LocalStripe(Supervised):
     """One localstripe process on 127.0.0.1; in memory unless a data file is given."""
 
     def __init__(
@@ -108,15 +108,6 @@ class LocalStripe:
         )
         self.child.start()
         return self
-
-    @property
-    def started_in(self) -> float | None:
-        return self.child.started_in if self.child is not None else None
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            self.child = None
 
 
 @contextlib.contextmanager

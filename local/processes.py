@@ -187,3 +187,18 @@ class Child:
                 self._log.close()
             self._log = None
         return code
+
+
+class Supervised:
+    """A server this stack runs as a `Child`: how long it took to answer, and its stop."""
+
+    child: Child | None = None
+
+    @property
+    def started_in(self) -> float | None:
+        return self.child.started_in if self.child is not None else None
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+            self.child = None

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local.events import ACCOUNT_ID, REGION
+from local.events import ACCOUNT_ID, REGION, sqs_record
 from local.gateway import Invoke
 from local.runtime import concurrency_limits
 from local.template import Function, evaluate, functions, resources
@@ -189,12 +189,13 @@ class QueueSource:
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """One record of Lambda's SQS event."""
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": dict(message.get("Attributes") or {}),
-            "messageAttributes": {
+        return sqs_record(
+            message["MessageId"],
+            message["ReceiptHandle"],
+            message["Body"],
+            self.arn,
+            attributes=message.get("Attributes"),
+            message_attributes={
                 name: {
                     "stringValue": value.get("StringValue"),
                     "binaryValue": value.get("BinaryValue"),
@@ -204,11 +205,8 @@ class QueueSource:
                 }
                 for name, value in (message.get("MessageAttributes") or {}).items()
             },
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.arn,
-            "awsRegion": REGION,
-        }
+            md5_of_body=message.get("MD5OfBody", ""),
+        )
 
 
 # ---------------------------------------------------------------- stream -> publisher

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from lifecycle.rules.account import AccountAction, AccountCommand, decide_account
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.integration import Action, Command, decide
 from lifecycle.rules.model import (
     Account,
+    AccountDecision,
     AccountStatus,
+    Actor,
     Cancellation,
     CancelReason,
     Decision,
@@ -28,6 +32,13 @@ T0 = utc(2026, 11, 21, 10)
 ANCHOR = T0
 MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
 ALICE = user("alice")
+# The body of a `POST /v1/integrations` (a starter plan: the smallest charge).
+NEW_INTEGRATION = {
+    "name": "Acme to Shopify",
+    "supplier": "acme",
+    "channel": "shopify",
+    "plan": "starter",
+}
 
 
 def act(
@@ -43,6 +54,24 @@ def act(
         Command(action, ALICE, **command),
         at,
         account_status=account_status,
+        catalog=CATALOG,
+    )
+
+
+def act_on_account(
+    subject: Account,
+    action: AccountAction,
+    integrations: Sequence[Integration] = (),
+    at: datetime = MID,
+    actor: Actor = ALICE,
+    **command: Any,
+) -> AccountDecision:
+    """What `actor` (Alice) doing `action` to the account `subject` at `at` decides."""
+    return decide_account(
+        subject,
+        AccountCommand(action, actor, **command),
+        at,
+        integrations=integrations,
         catalog=CATALOG,
     )
 

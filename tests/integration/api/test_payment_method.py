@@ -23,7 +23,7 @@ from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.payment_method import add_payment_method
 from lifecycle.usecases.services import Services
 from local.inprocess import claims, invoke
-from tests.factories import add_account, integration
+from tests.factories import NEW_INTEGRATION, add_account, integration
 from tests.integration.api.test_stripe_webhook import deliver
 from tests.store_reads import outbox_events, table_items
 
@@ -150,12 +150,7 @@ def test_setup_completion_sets_the_payment_method_and_then_creating_is_charged_o
     created, integration_view = invoke(
         "POST",
         "/v1/integrations",
-        body={
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "starter",
-        },
+        body=NEW_INTEGRATION,
     )
 
     account = services.store.get_account("acc_1")
@@ -181,12 +176,7 @@ def test_a_declining_card_added_instead_gives_402_at_create_with_nothing_created
     created, problem = invoke(
         "POST",
         "/v1/integrations",
-        body={
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "starter",
-        },
+        body=NEW_INTEGRATION,
     )
 
     assert (created, problem["code"]) == (402, "payment_failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from lifecycle.rules.calendar import format_instant, parse_instant
@@ -42,6 +43,14 @@ def t(value: datetime) -> AttributeValue:
 def j(value: Any) -> AttributeValue:
     """Opaque JSON kept verbatim as a string (no float-to-Decimal surprises)."""
     return {"S": json.dumps(value, separators=(",", ":"), sort_keys=True)}
+
+
+def _instant_or_none(value: datetime | None) -> AttributeValue | None:
+    return t(value) if value else None
+
+
+def _enum_or_none(value: Enum | None) -> AttributeValue | None:
+    return s(str(value.value)) if value else None
 
 
 def put_optional(item: Item, name: str, value: AttributeValue | None) -> None:
@@ -121,30 +130,16 @@ def integration_attributes(integration: Integration) -> Item:
         "currency": s(integration.currency),
         "version": n(integration.version),
     }
-    put_optional(
-        item,
-        "next_attempt_at",
-        t(integration.next_attempt_at) if integration.next_attempt_at else None,
-    )
-    put_optional(item, "cancellation", _cancellation_json(integration.cancellation))
-    put_optional(
-        item,
-        "cancelled_from",
-        s(integration.cancelled_from.value) if integration.cancelled_from else None,
-    )
-    put_optional(
-        item,
-        "suspension_reason",
-        s(integration.suspension_reason.value) if integration.suspension_reason else None,
-    )
-    put_optional(
-        item,
-        "suspended_from",
-        s(integration.suspended_from.value) if integration.suspended_from else None,
-    )
-    put_optional(
-        item, "suspended_at", t(integration.suspended_at) if integration.suspended_at else None
-    )
+    optional = {
+        "next_attempt_at": _instant_or_none(integration.next_attempt_at),
+        "cancellation": _cancellation_json(integration.cancellation),
+        "cancelled_from": _enum_or_none(integration.cancelled_from),
+        "suspension_reason": _enum_or_none(integration.suspension_reason),
+        "suspended_from": _enum_or_none(integration.suspended_from),
+        "suspended_at": _instant_or_none(integration.suspended_at),
+    }
+    for name, value in optional.items():
+        put_optional(item, name, value)
     return item
 
 
@@ -188,22 +183,14 @@ def account_attributes(account: Account) -> Item:
         "created_at": t(account.created_at),
         "version": n(account.version),
     }
-    put_optional(
-        item,
-        "stripe_customer_id",
-        s(account.stripe_customer_id) if account.stripe_customer_id else None,
-    )
-    put_optional(item, "cancellation", _cancellation_json(account.cancellation))
-    put_optional(
-        item,
-        "status_changed_at",
-        t(account.status_changed_at) if account.status_changed_at else None,
-    )
-    put_optional(
-        item,
-        "payment_method_id",
-        s(account.payment_method_id) if account.payment_method_id else None,
-    )
+    optional = {
+        "stripe_customer_id": s(account.stripe_customer_id) if account.stripe_customer_id else None,
+        "cancellation": _cancellation_json(account.cancellation),
+        "status_changed_at": _instant_or_none(account.status_changed_at),
+        "payment_method_id": s(account.payment_method_id) if account.payment_method_id else None,
+    }
+    for name, value in optional.items():
+        put_optional(item, name, value)
     return item
 
 

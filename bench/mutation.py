@@ -37,7 +37,14 @@ TARGETS = {
         "tests": ["tests/unit/rules"],
     },
     "charging": {
-        "mutate": ["lifecycle/usecases/charging.py"],
+        "mutate": [
+            "lifecycle/usecases/charging.py",
+            "lifecycle/usecases/settling.py",
+            "lifecycle/usecases/refunds.py",
+            "lifecycle/usecases/reconciler.py",
+            "lifecycle/usecases/purchase.py",
+            "lifecycle/usecases/leases.py",
+        ],
         "tests": [
             "tests/integration/money",
             "tests/integration/payments",

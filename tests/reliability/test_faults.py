@@ -11,7 +11,7 @@ import pytest
 from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Status
-from lifecycle.usecases import charging
+from lifecycle.usecases import leases
 from local.inprocess import invoke
 from tests.factories import add_account
 from tests.reliability.faults import install, throttled, timeout, transaction_conflict
@@ -146,7 +146,7 @@ def test_a_payment_outage_is_503_nothing_applied_and_the_later_retry_charges_onc
     got, body = invoke("POST", "/v1/integrations", body=BODY, headers=key)
     assert (got, body["code"]) == (503, "payment_pending")
     assert payments.succeeded == []
-    monkeypatch.setattr(charging.time, "time", lambda: 10**10)  # the lease has run out
+    monkeypatch.setattr(leases.time, "time", lambda: 10**10)  # the lease has run out
     got, body = invoke("POST", "/v1/integrations", body=BODY, headers=key)
     assert got == 201, body
     consistent(services, payments)

@@ -10,8 +10,8 @@ import stripe
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from lifecycle.payments.stripe_adapter import (
-    STRIPE_API_VERSION,
+from lifecycle.payments.stripe_adapter import STRIPE_API_VERSION
+from lifecycle.payments.stripe_webhooks import (
     WebhookEventInvalid,
     WebhookSignatureInvalid,
     verify_webhook,

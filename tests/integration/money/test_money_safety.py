@@ -33,7 +33,7 @@ from lifecycle.rules.model import (
     SuspensionReason,
 )
 from lifecycle.usecases import account as account_usecases
-from lifecycle.usecases import integrations
+from lifecycle.usecases import integrations, leases, settling
 from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, create_customer_with_card, payment_intents, refunds
@@ -423,14 +423,12 @@ def sweep(shop: Shop) -> list[str]:
 @pytest.fixture
 def leases_expired(monkeypatch):
     """Moves the wall clock past every lease taken so far (the crashed process's included)."""
-    from lifecycle.usecases import charging  # noqa: PLC0415
-
-    real = charging.wall_clock
+    real = leases.wall_clock
     offset = [0]
-    monkeypatch.setattr(charging, "wall_clock", lambda: real() + offset[0])
+    monkeypatch.setattr(leases, "wall_clock", lambda: real() + offset[0])
 
     def expire() -> None:
-        offset[0] += charging.LEASE_SECONDS + 1
+        offset[0] += leases.LEASE_SECONDS + 1
 
     return expire
 
@@ -508,8 +506,6 @@ def test_a_payment_whose_request_died_then_the_state_moved_is_refunded_by_the_sw
 def test_a_refund_cut_short_is_finished_by_the_next_sweep_exactly_once(
     shop, monkeypatch, leases_expired, dies
 ):
-    from lifecycle.usecases import charging  # noqa: PLC0415
-
     subject, billing = _paid_then_crashed(shop, monkeypatch)
     integrations.cancel(shop.services, billing, subject.id, CancelReason.OTHER, None)
     leases_expired()
@@ -517,7 +513,7 @@ def test_a_refund_cut_short_is_finished_by_the_next_sweep_exactly_once(
         if dies == "before_stripe_refunds":
             crashing.setattr(shop.services.payments, "refund", _crash)
         else:
-            crashing.setattr(charging, "record_refund", _crash)
+            crashing.setattr(settling, "record_refund", _crash)
         with pytest.raises(Crash):
             sweep(shop)
     (line,) = shop.lines(subject.id)

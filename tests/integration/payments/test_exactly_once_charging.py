@@ -14,7 +14,7 @@ from lifecycle.rules.integration import NewIntegration, create
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import user
 from lifecycle.rules.paid import CreatePaid
-from lifecycle.usecases import charging
+from lifecycle.usecases import charging, leases
 from lifecycle.usecases.charging import Outcome, Purchase, collect, settle
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
@@ -94,7 +94,7 @@ def test_a_retry_after_a_crash_between_the_charge_and_the_ledger_update_charges_
     assert line.status is ChargeStatus.PENDING  # the ledger did not hear back
 
     monkeypatch.setattr(charging, "_outcome", real_outcome)
-    monkeypatch.setattr(charging, "LEASE_SECONDS", 0)
+    monkeypatch.setattr(leases, "LEASE_SECONDS", 0)
     assert pay(services, account, purchase) is Outcome.APPLIED
     assert count_payment_intents(localstripe_base, customer) == 1  # reconciled, not recharged
     (line,), _ = store.list_charges("acc_1")

@@ -46,7 +46,7 @@ def due_integration(n: int, anchor=T0) -> Integration:
 def load(store, count: int) -> list[str]:
     """`count` integrations due at END, over ACCOUNTS accounts with a card each."""
     for a in range(ACCOUNTS):
-        add_account(store, f"acc_{a:02d}")
+        add_account(store, f"acc_{a:02d}", stripe_customer_id=f"cus_{a}")
     subjects = [due_integration(n) for n in range(count)]
     chunks = [subjects[i : i + 500] for i in range(0, count, 500)]
     with ThreadPoolExecutor(max_workers=4) as pool:

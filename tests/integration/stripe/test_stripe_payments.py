@@ -21,7 +21,8 @@ from stripe import AuthenticationError, InvalidRequestError
 
 from lifecycle.ids import new_id
 from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
-from lifecycle.payments.stripe_adapter import StripePayments, verify_webhook
+from lifecycle.payments.stripe_adapter import StripePayments
+from lifecycle.payments.stripe_webhooks import verify_webhook
 from local.localstripe import (
     count_payment_intents,
     create_customer_with_card,

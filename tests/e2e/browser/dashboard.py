@@ -3,6 +3,7 @@ as it shows them, and integrations made through the API for it to show."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
@@ -54,6 +55,21 @@ class Dashboard:
             self.page.get_by_role("heading", name="Cancel Integrations", level=1)
         ).to_be_visible()
         expect(self.page.locator("#who")).to_contain_text(account_id)
+
+    def with_cognito(self, hosted_ui: str = "https://auth.example.test") -> str:
+        """The page configured as deployed (`config.js`: Cognito's hosted UI at `hosted_ui`,
+        the API on its own origin); the hosted UI's address."""
+        settings = {
+            "apiBase": "",
+            "auth": "cognito",
+            "cognito": {"domain": hosted_ui, "clientId": "dashboard-client", "token": "id_token"},
+        }
+        config = f"window.DASHBOARD_CONFIG = {json.dumps(settings)};"
+        self.page.route(
+            "**/config.js",
+            lambda route: route.fulfill(content_type="text/javascript", body=config),
+        )
+        return hosted_ui
 
     def screenshot(self, label: str) -> Path:
         return self.shots.take(self.page, label)

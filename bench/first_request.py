@@ -11,7 +11,7 @@ baseline before and after the functions, and a ratio is taken to its own round's
 
 For the API functions it also measures the first request after a SnapStart restore, emulated:
 the same fresh process runs the hooks Lambda would run before the snapshot
-(`lifecycle.snapstart`: imports, the resolver through one request, the DynamoDB client loaded
+(`lifecycle.http.snapstart`: imports, the resolver through one request, the DynamoDB client loaded
 and connected, the idempotency layer) and after the restore (fresh randomness, connection pools
 dropped), and only then the request is timed. Lambda's own restore of the snapshot is not in it:
 `SNAPSTART_RESTORE_MS` (an assumption: Lambda reports it as Restore Duration) is added.
@@ -31,17 +31,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from bench.harness import active_integration, dynamodb, median, record, table
+from bench.harness import active_integration, card_account, dynamodb, median, record, table
 from bench.imports import LAYER_SOURCE, bench_python, functions
 from lifecycle.rules.calendar import format_instant, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.integration import Action, Command, decide
-from lifecycle.rules.model import Account, AccountStatus, CancelReason, user
+from lifecycle.rules.model import AccountStatus, CancelReason, user
 from lifecycle.store.repository import Store
-from local.events import http_api_event
-from local.localstripe import SECRET_KEY, LocalStripe, create_customer_with_card
+from local.config import aws_client
+from local.events import http_api_event, sqs_record
+from local.localstripe import SECRET_KEY, create_customer_with_card
+from local.localstripe_server import LocalStripe
 
 RUNS = int(os.environ.get("BENCH_FIRST_REQUEST_RUNS", "3"))
 ACCOUNT = "acc_first"
@@ -78,7 +78,7 @@ else:
     import app
     restored = began
     if kind == "snapstart":
-        from lifecycle import snapstart
+        from lifecycle.http import snapstart
         for warm in snapstart.registered:
             snapstart.before_snapshot(warm)
         snapstart.refresh()
@@ -141,16 +141,7 @@ class World:
         self.store = store
         customer = create_customer_with_card(stripe_base, "ok")
         self.now = utc(2026, 11, 21, 10)
-        store.create_account(
-            Account(
-                id=ACCOUNT,
-                status=AccountStatus.ACTIVE,
-                created_at=self.now,
-                stripe_customer_id=customer,
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account(ACCOUNT, self.now, customer))
         self.n = 0
 
     def integration(
@@ -288,17 +279,9 @@ def event_for(name: str, world: World, run: int) -> dict[str, Any]:
 
 
 def _sqs_record(body: dict[str, str]) -> dict[str, Any]:
-    return {
-        "messageId": f"m{time.time_ns()}",
-        "receiptHandle": "r",
-        "body": json.dumps(body),
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:renewals",
-        "awsRegion": "us-east-1",
-    }
+    return sqs_record(
+        f"m{time.time_ns()}", "r", json.dumps(body), "arn:aws:sqs:us-east-1:123456789012:renewals"
+    )
 
 
 def main() -> dict[str, Any]:
@@ -317,21 +300,9 @@ def main() -> dict[str, Any]:
         stack.callback(moto.stop)
         host, port = moto.get_host_and_port()
         moto_url = f"http://{host}:{port}"
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        sqs = aws_client("sqs", moto_url)
         queue = sqs.create_queue(QueueName="renewals")["QueueUrl"]
-        events = boto3.client(
-            "events",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        events = aws_client("events", moto_url)
         events.create_event_bus(Name="bench-first-bus")
         endpoints = {
             "AWS_ENDPOINT_URL_DYNAMODB": raw.meta.endpoint_url,

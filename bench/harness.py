@@ -18,12 +18,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lifecycle.rules.calendar import add_month
-from lifecycle.rules.model import Integration, Status
+from lifecycle.rules.calendar import add_month, utc
+from lifecycle.rules.model import Account, AccountStatus, Integration, Status
 from local.dynamodb_local import running
 from local.tables import create_tables
 
 RESULTS = Path(__file__).with_name("results.json")
+# The benchmarks' clock starts here.
+T0 = utc(2026, 11, 21, 10)
 
 # DynamoDB Local ignores credentials, but boto3 wants some; nothing here can reach AWS.
 for _name, _value in {
@@ -33,7 +35,7 @@ for _name, _value in {
     "POWERTOOLS_SERVICE_NAME": "integrations",
     # The use cases record metrics; outside a handler nothing flushes them but the buffer.
     "POWERTOOLS_METRICS_DISABLED": "true",
-    # The list cursors' signing key (lifecycle.http.cursors), generated for the run.
+    # The list cursors' signing key (lifecycle.usecases.cursors), generated for the run.
     "CURSOR_SECRETS": secrets.token_urlsafe(32),
 }.items():
     os.environ.setdefault(_name, _value)
@@ -127,6 +129,19 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
     print(f"\n{title}")
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
+
+
+def card_account(account_id: str, created_at: datetime, customer_id: str) -> Account:
+    """An active account with a card on file, as a sign-up and Checkout leave it (benchmark
+    data)."""
+    return Account(
+        id=account_id,
+        status=AccountStatus.ACTIVE,
+        created_at=created_at,
+        stripe_customer_id=customer_id,
+        has_payment_method=True,
+        version=1,
+    )
 
 
 def active_integration(integration_id: str, account_id: str, anchor: datetime) -> Integration:

@@ -34,9 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import active_integration, dynamodb, record, table
+from bench.harness import active_integration, card_account, dynamodb, record, table
 from bench.imports import LAYER_SOURCE, bench_python
-from lifecycle.rules.model import Account, AccountStatus
 from lifecycle.store.repository import Store
 from local.template import ROOT, template
 
@@ -120,16 +119,7 @@ with open(out, "w") as handle:
 
 
 def _seed(store: Store, now: datetime) -> list[str]:
-    store.create_account(
-        Account(
-            id=ACCOUNT,
-            status=AccountStatus.ACTIVE,
-            created_at=now,
-            stripe_customer_id="cus_memory",
-            has_payment_method=True,
-            version=1,
-        )
-    )
+    store.create_account(card_account(ACCOUNT, now, "cus_memory"))
     integrations = [
         active_integration(f"int_memory_{n:03d}", ACCOUNT, now) for n in range(INTEGRATIONS)
     ]

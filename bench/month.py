@@ -32,7 +32,7 @@ import boto3
 from bench.harness import active_integration, record, table
 from lifecycle.rules.calendar import add_month, format_instant, parse_instant
 from lifecycle.store.repository import Store
-from tests.e2e.conftest import LocalStack, Tenant, group_members
+from local.client import LocalStack, Tenant, group_members
 
 INTEGRATIONS = int(os.environ.get("MONTH_INTEGRATIONS", "300"))
 PER_ACCOUNT = 50
@@ -60,7 +60,7 @@ def _process_name(command: str) -> str:
         return "notifier (execution environments)"
     for marker, name in (
         ("DynamoDBLocal", "DynamoDB Local (java)"),
-        ("local.devstripe", "localstripe"),
+        ("local.localstripe_server", "localstripe"),
         ("local.devmoto", "moto (SQS, EventBridge, SES)"),
         ("local.runtime", "other functions (execution environments)"),
         ("local.dev", "stack (gateway, sources, clock)"),

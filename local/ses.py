@@ -45,11 +45,9 @@ class EmailCapture:
         with self._lock:
             return list(self._items)
 
-    def verify_sender(self, sender: str) -> None:
-        """Make `sender` a verified identity of moto's SES (as it is in the deployed account)."""
-        import boto3  # noqa: PLC0415
-
-        client = boto3.client("sesv2", endpoint_url=self.moto_endpoint)
+    def verify_sender(self, client: Any, sender: str) -> None:
+        """Make `sender` a verified identity of moto's SES (`client`, SES v2 to moto itself), as
+        it is in the deployed account."""
         client.create_email_identity(EmailIdentity=sender)
 
     def app(self, environ: Mapping[str, Any], start_response: Any) -> Iterable[bytes]:

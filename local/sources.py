@@ -14,6 +14,7 @@ Batch sizes, filters, retries and queue attributes are read from template.yaml.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import threading
@@ -28,10 +29,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local.clock import ACCOUNT_ID, REGION, not_implemented
-from local.gateway import Function, functions, invoke
+from local.events import ACCOUNT_ID, REGION, sqs_record
+from local.gateway import Invoke
 from local.runtime import concurrency_limits
-from local.template import evaluate, resources
+from local.template import Function, evaluate, functions, resources
 
 # A stream's shards are listed again after this long (or when one closes), not at every read.
 SHARDS_MAX_AGE_SECONDS = 10.0
@@ -125,8 +126,9 @@ class QueueSource:
     handled messages deleted, the ones the worker reports failed left to come back after their
     visibility timeout (and to the dead-letter queue after maxReceiveCount), as on AWS."""
 
-    def __init__(self, sqs: Any, url: str, arn: str, source: EventSource) -> None:
+    def __init__(self, sqs: Any, url: str, arn: str, source: EventSource, invoke: Invoke) -> None:
         self.sqs = sqs
+        self.invoke = invoke
         self.url = url
         self.arn = arn
         self.function = source.function.logical_id
@@ -135,7 +137,6 @@ class QueueSource:
         # gives the function as many execution environments).
         limit = concurrency_limits().get(self.function, 1)
         self.concurrency = max(1, limit)
-        self.not_implemented = False
 
     def drain(self) -> int:
         """Hand every visible message to the worker, batch by batch, up to `concurrency`
@@ -178,12 +179,9 @@ class QueueSource:
         """The messages the worker handled (all but those in `batchItemFailures`)."""
         event = {"Records": [self._record(message) for message in messages]}
         try:
-            result = invoke(self.function, event)
+            result = self.invoke(self.function, event)
         except Exception:
             traceback.print_exc()
-            return []
-        if not_implemented(result):
-            self.not_implemented = True
             return []
         failures = (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
         failed = {str(item.get("itemIdentifier")) for item in failures}
@@ -191,12 +189,13 @@ class QueueSource:
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """One record of Lambda's SQS event."""
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": dict(message.get("Attributes") or {}),
-            "messageAttributes": {
+        return sqs_record(
+            message["MessageId"],
+            message["ReceiptHandle"],
+            message["Body"],
+            self.arn,
+            attributes=message.get("Attributes"),
+            message_attributes={
                 name: {
                     "stringValue": value.get("StringValue"),
                     "binaryValue": value.get("BinaryValue"),
@@ -206,11 +205,8 @@ class QueueSource:
                 }
                 for name, value in (message.get("MessageAttributes") or {}).items()
             },
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.arn,
-            "awsRegion": REGION,
-        }
+            md5_of_body=message.get("MD5OfBody", ""),
+        )
 
 
 # ---------------------------------------------------------------- stream -> publisher
@@ -258,8 +254,10 @@ class StreamSource:
         table_name: str,
         source: EventSource,
         checkpoint_file: Path,
+        invoke: Invoke,
     ) -> None:
         self.streams = streams
+        self.invoke = invoke
         self.function = source.function.logical_id
         self.batch_size = int(source.properties.get("BatchSize", 100))
         self.max_retries = int(source.properties.get("MaximumRetryAttempts", 10))
@@ -270,7 +268,6 @@ class StreamSource:
         self.arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         self.checkpoint_file = checkpoint_file
         self.checkpoint = self._load_checkpoint()
-        self.not_implemented = False
         self._iterators: dict[str, str] = {}
         self._described: list[dict[str, Any]] = []
         self._described_at = 0.0
@@ -365,8 +362,6 @@ class StreamSource:
         failed_at: str | None = None
         if kept:
             failed_at = self._invoke(kept)
-            if self.not_implemented:
-                return 0, False
         for record in records:
             sequence = record["dynamodb"]["SequenceNumber"]
             if sequence == failed_at:
@@ -387,14 +382,10 @@ class StreamSource:
     def _invoke(self, records: list[dict[str, Any]]) -> str | None:
         """The sequence number of the first record the publisher failed, or None."""
         try:
-            result = invoke(self.function, {"Records": records})
+            result = self.invoke(self.function, {"Records": records})
         except Exception:
             traceback.print_exc()
             return str(records[0]["dynamodb"]["SequenceNumber"])
-        if not_implemented(result):
-            self.not_implemented = True
-            return None
-        self.not_implemented = False
         failures = result.get("batchItemFailures") or [] if isinstance(result, dict) else []
         failed = [str(item.get("itemIdentifier")) for item in failures]
         sequences = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
@@ -517,6 +508,26 @@ class WebhookDeliveries:
         self._given_up: set[str] = set()
         self._changed = threading.Condition()
 
+    def answered(self, event: dict[str, Any], status: int) -> None:
+        """Called by the function URL after each invocation: a Stripe event was delivered.
+
+        A 4xx is a refusal before anything was read (no valid signature, not an event): that
+        body may come from anyone and claim any id, so it marks nothing. Any other answer came
+        after the signature was verified, and localstripe does not send that event again. The
+        body is whatever was posted, not necessarily a JSON object."""
+        if 400 <= status < 500:
+            return
+        body = event.get("body") or ""
+        try:
+            if event.get("isBase64Encoded"):
+                body = base64.b64decode(body).decode()
+            delivered = json.loads(body)
+        except (ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError included
+            return
+        event_id = delivered.get("id") if isinstance(delivered, dict) else None
+        if isinstance(event_id, str):
+            self.delivered(event_id)
+
     def delivered(self, event_id: str) -> None:
         with self._changed:
             self._delivered.add(event_id)
@@ -624,13 +635,13 @@ class RuleSource:
         bus_name: str,
         target: RuleTarget,
         dead_letter_url: str | None,
-        invoker: Any = None,
+        invoke: Invoke,
     ) -> None:
         self.sqs = sqs
         self.target = target
         self.function = target.function.logical_id
         self.dead_letter_url = dead_letter_url
-        self.invoker = invoker or invoke
+        self.invoke = invoke
         rule = f"local-{self.function}-{target.name}"
         self.url = sqs.create_queue(QueueName=rule)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
@@ -683,7 +694,7 @@ class RuleSource:
         for _ in range(1 + self.target.retries):
             self.invocations += 1
             try:
-                self.invoker(self.function, event)
+                self.invoke(self.function, event)
             except Exception as failure:
                 error = {"errorType": type(failure).__name__, "errorMessage": str(failure)[:500]}
                 continue

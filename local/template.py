@@ -1,10 +1,12 @@
-"""Read template.yaml, the one definition of tables and routes, with CloudFormation's tags, and
-evaluate its parameter-driven values (conditions, `!If`) as CloudFormation would."""
+"""Read template.yaml, the one definition of tables, functions and routes, with CloudFormation's
+tags, and evaluate its parameter-driven values (conditions, `!If`) as CloudFormation would."""
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +141,89 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# ---------------------------------------------------------------- functions and routes
+
+
+def folder_of(properties: Mapping[str, Any]) -> str:
+    """A function's folder under functions/ (its `CodeUri`)."""
+    return str(properties["CodeUri"]).rstrip("/").split("/")[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # template form: /v1/integrations/{id}/freeze
+    function: str  # logical id
+    folder: str  # functions/<folder>/app.py
+    pattern: re.Pattern[str]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    regex = "".join(
+        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(regex)
+
+
+@functools.cache
+def routes() -> tuple[Route, ...]:
+    found = []
+    for logical_id, resource in resources("AWS::Serverless::Function").items():
+        properties = resource["Properties"]
+        folder = folder_of(properties)
+        for event in (properties.get("Events") or {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            method, path = event["Properties"]["Method"].upper(), event["Properties"]["Path"]
+            found.append(Route(method, path, logical_id, folder, _pattern(path)))
+    # Literal segments win over parameters (API Gateway's most-specific match).
+    found.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
+    return tuple(found)
+
+
+def route_table() -> dict[tuple[str, str], str]:
+    """(METHOD, /path/{id}) -> function folder."""
+    return {(r.method, r.path): r.folder for r in routes()}
+
+
+def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in routes():
+        params = route.match(method, path)
+        if params is not None:
+            return route, params
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One AWS::Serverless::Function of template.yaml, as the local stack runs it."""
+
+    logical_id: str
+    folder: str
+    timeout: float
+    properties: Mapping[str, Any]
+
+
+@functools.cache
+def functions() -> dict[str, Function]:
+    """Logical id -> function, in template order (the timeout falls back to Globals)."""
+    default_timeout = template().get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    found = {}
+    for logical_id, resource in resources("AWS::Serverless::Function").items():
+        properties = resource["Properties"]
+        found[logical_id] = Function(
+            logical_id=logical_id,
+            folder=folder_of(properties),
+            timeout=float(properties.get("Timeout", default_timeout)),
+            properties=properties,
+        )
+    return found

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from lifecycle.clock import SystemClock
 from lifecycle.directory.cognito import CognitoDirectory
 from lifecycle.directory.port import Directory
-from lifecycle.http.caller import Caller, is_account_id
+from lifecycle.ids import is_account_id
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.store.repository import Store
 from lifecycle.usecases import signup, users
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 
 # Who the account activity names for a change made here.

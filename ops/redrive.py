@@ -21,13 +21,12 @@ import argparse
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from lifecycle import publishing
 from lifecycle.clock import Clock, SystemClock
-from lifecycle.rules.calendar import parse_instant
 from lifecycle.store.repository import Store
+from lifecycle.usecases import publishing
 
 SQS_BATCH = 10  # ReceiveMessage, SendMessageBatch and DeleteMessageBatch take at most 10
 # Long enough to send a received batch on before it shows again in the dead-letter queue.
@@ -86,23 +85,6 @@ def move_messages(sqs: Any, source_url: str, target_url: str, limit: int | None 
 # ---------------------------------------------------------------- the outbox, republished
 
 
-def unpublished_outbox_rows(client: Any, table: str, before: datetime) -> list[dict[str, Any]]:
-    """The outbox rows not marked published and written before `before`, in DynamoDB JSON, each
-    account's in the order they were written. A scan: the outbox has no index of its own, and
-    this runs only after an incident (rows expire after 7 days)."""
-    rows = []
-    for page in client.get_paginator("scan").paginate(
-        TableName=table,
-        FilterExpression="begins_with(SK, :outbox) AND attribute_not_exists(published_at)",
-        ExpressionAttributeValues={":outbox": {"S": publishing.OUTBOX_PREFIX}},
-        ConsistentRead=True,
-    ):
-        rows += [row for row in page["Items"] if parse_instant(row["at"]["S"]) < before]
-    # Per account, in the order they happened (the sort key breaks ties, as the stream would).
-    rows.sort(key=lambda row: (row["PK"]["S"], parse_instant(row["at"]["S"]), row["SK"]["S"]))
-    return rows
-
-
 def as_stream_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The rows as the publisher reads them from the stream (INSERT, NEW_IMAGE)."""
     return [
@@ -131,12 +113,12 @@ def republish_outbox(
     """Send every unpublished outbox row older than `older_than` to `bus`, through the event
     publisher's own code: checked, sent in order, marked published, so a row is never sent
     twice by this and a second run finds nothing left."""
-    rows = unpublished_outbox_rows(client, table, clock.now() - older_than)
+    store = Store(table, client=client)
+    rows = store.unpublished_outbox(clock.now() - older_than)
     result = Republished(found=len(rows))
     if dry_run:
         result.left = len(rows)
         return result
-    store = Store(table, client=client)
     for start in range(0, len(rows), REPUBLISH_BATCH):
         batch = as_stream_records(rows[start : start + REPUBLISH_BATCH])
         outcome = publishing.publish_outbox(batch, store, events, clock, bus_name=bus)

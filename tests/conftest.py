@@ -11,7 +11,7 @@ for name, value in {
     # What template.yaml sets for every function; Powertools reads them at import.
     "POWERTOOLS_METRICS_NAMESPACE": "Integrations",
     "POWERTOOLS_SERVICE_NAME": "integrations",
-    # The list cursors' key (lifecycle.http.cursors): generated per run, never a constant. The
+    # The list cursors' key (lifecycle.usecases.cursors): generated per run, never a constant. The
     # end-to-end stack uses the one it keeps in its own data folder.
     "CURSOR_SECRETS": secrets.token_urlsafe(32),
 }.items():
@@ -19,6 +19,9 @@ for name, value in {
 os.environ.pop("AWS_PROFILE", None)
 
 from hypothesis import settings  # noqa: E402
+
+# The shared fixtures: DynamoDB Local, localstripe and fresh tables; the use cases' services.
+pytest_plugins = ["tests.fixtures.backends", "tests.fixtures.services"]
 
 # Two shared cores running DynamoDB Local, localstripe and the tests: no per-example deadline
 # (a slow example is not a wrong one); examples stay bounded by max_examples.

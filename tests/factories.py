@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from lifecycle.rules.account import AccountAction, AccountCommand, decide_account
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.integration import Action, Command, decide
 from lifecycle.rules.model import (
     Account,
+    AccountDecision,
     AccountStatus,
+    Actor,
     Cancellation,
     CancelReason,
     Decision,
@@ -22,9 +26,19 @@ from lifecycle.rules.model import (
 )
 
 CATALOG = DEFAULT_CATALOG
-ANCHOR = utc(2026, 11, 21, 10)
+# The tests' clock starts here (the fixed clock of the `services` fixture); an integration
+# created then has its anchor here.
+T0 = utc(2026, 11, 21, 10)
+ANCHOR = T0
 MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
 ALICE = user("alice")
+# The body of a `POST /v1/integrations` (a starter plan: the smallest charge).
+NEW_INTEGRATION = {
+    "name": "Acme to Shopify",
+    "supplier": "acme",
+    "channel": "shopify",
+    "plan": "starter",
+}
 
 
 def act(
@@ -44,6 +58,24 @@ def act(
     )
 
 
+def act_on_account(
+    subject: Account,
+    action: AccountAction,
+    integrations: Sequence[Integration] = (),
+    at: datetime = MID,
+    actor: Actor = ALICE,
+    **command: Any,
+) -> AccountDecision:
+    """What `actor` (Alice) doing `action` to the account `subject` at `at` decides."""
+    return decide_account(
+        subject,
+        AccountCommand(action, actor, **command),
+        at,
+        integrations=integrations,
+        catalog=CATALOG,
+    )
+
+
 def account(
     account_id: str = "acc_1", status: AccountStatus = AccountStatus.ACTIVE, **changes: Any
 ) -> Account:
@@ -58,6 +90,22 @@ def account(
         ),
         **changes,
     )
+
+
+def add_account(
+    store: Any, account_id: str = "acc_1", *, card: bool = True, **changes: Any
+) -> Account:
+    """An account stored as a sign-up and Checkout leave it, created at T0: active, with a
+    Stripe customer and a card on file unless `card` is False."""
+    fields = {
+        "created_at": T0,
+        "stripe_customer_id": f"cus_{account_id}" if card else None,
+        "has_payment_method": card,
+        **changes,
+    }
+    stored = account(account_id, fields.pop("status", AccountStatus.ACTIVE), **fields)
+    store.create_account(stored)
+    return stored
 
 
 def integration(

@@ -5,16 +5,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import (
-    AccountView,
-    ActivityView,
-    Cancel,
-    QuoteView,
-    Reactivate,
-    UpcomingCharges,
-)
 from lifecycle.usecases import account
+from lifecycle.usecases.requests import Cancel, Reactivate
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import AccountView, ActivityView, QuoteView, UpcomingCharges
 
 app = resolver()
 

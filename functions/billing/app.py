@@ -7,15 +7,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import (
-    BillingPortal,
-    ChargePage,
-    CheckoutView,
-    PaymentMethodSetup,
-    PortalView,
-)
 from lifecycle.usecases import account, payment_method, receipts
+from lifecycle.usecases.requests import BillingPortal, PaymentMethodSetup
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import ChargePage, CheckoutView, PortalView
 
 app = resolver()
 

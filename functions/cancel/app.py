@@ -1,9 +1,10 @@
 """Cancel: POST /v1/integrations/{id}/cancel (the red button, a reason required)."""
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import Cancel, IntegrationView
 from lifecycle.usecases import integrations
+from lifecycle.usecases.requests import Cancel
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import IntegrationView
 
 app = resolver()
 

@@ -5,8 +5,9 @@ records one by one to a handler and carries on past a failure, which fits neithe
 PutEvents takes 10 entries a call (one call per record would be ten times the calls), and
 after a failed record the later ones must not be sent at all, or an account's events reach
 the bus out of order and are sent again when Lambda retries from the failed record.
-`lifecycle.publishing` returns `{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}]}`
-itself: the failed record and every one after it.
+`lifecycle.usecases.publishing` returns
+`{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}]}` itself: the failed record and
+every one after it.
 """
 
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lifecycle import publishing
 from lifecycle.observability import logger, metrics
+from lifecycle.usecases import publishing
 from lifecycle.usecases.services import services
 
 

@@ -1,9 +1,9 @@
 """Freeze: POST /v1/integrations/{id}/freeze (the orange button). Takes effect at the period end."""
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import IntegrationView
 from lifecycle.usecases import integrations
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import IntegrationView
 
 app = resolver()
 

@@ -6,16 +6,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from lifecycle.http.handler import api, current_caller, idempotency_key, resolver
-from lifecycle.http.models import (
-    CreateIntegration,
-    HistoryView,
-    IntegrationPage,
-    IntegrationView,
-    Settings,
-)
 from lifecycle.rules.model import Status
 from lifecycle.usecases import integrations
+from lifecycle.usecases.requests import CreateIntegration, Settings
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import HistoryView, IntegrationPage, IntegrationView
 
 app = resolver()
 

@@ -5,9 +5,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import IntegrationView, QuoteView, Reactivate
 from lifecycle.usecases import integrations
+from lifecycle.usecases.requests import Reactivate
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import IntegrationView, QuoteView
 
 app = resolver()
 

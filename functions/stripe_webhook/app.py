@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from lifecycle.observability import logger, metrics
-from lifecycle.payments.stripe_adapter import (
+from lifecycle.payments.stripe_webhooks import (
     WebhookEventInvalid,
     WebhookSignatureInvalid,
     verify_webhook,

@@ -3,9 +3,10 @@
 from aws_lambda_powertools.event_handler import Response
 
 from lifecycle.http.handler import api, current_caller, resolver
-from lifecycle.http.models import InviteUser, UpdateUser, UserPage, UserView
 from lifecycle.usecases import users
+from lifecycle.usecases.requests import InviteUser, UpdateUser
 from lifecycle.usecases.services import services
+from lifecycle.usecases.views import UserPage, UserView
 
 app = resolver()
 

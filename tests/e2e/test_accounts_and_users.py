@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 
+from local.client import LocalStack, Response
 from local.localstripe import SECRET_KEY, payment_intents
-from tests.e2e.conftest import LocalStack, Response
 from tests.log_scan import findings
 
 CREATE = {

@@ -18,8 +18,8 @@ from typing import Any
 from joserfc import jwt
 
 from local.auth import ALGORITHM, Issuer
+from local.client import LocalStack, Response, Tenant
 from tests import bad_inputs
-from tests.e2e.conftest import LocalStack, Response, Tenant
 
 ID = "/v1/integrations/{}"
 

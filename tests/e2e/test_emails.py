@@ -16,7 +16,7 @@ import pypdf
 import pytest
 
 from lifecycle.rules.calendar import parse_instant
-from tests.e2e.conftest import (
+from local.client import (
     DELETION_SLOT,
     RENEWAL_SLOT,
     LocalStack,

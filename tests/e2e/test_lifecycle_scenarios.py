@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from lifecycle.rules.calendar import parse_instant
-from tests.e2e.conftest import (
+from local.client import (
     DELETION_SLOT,
     RENEWAL_SLOT,
     Client,

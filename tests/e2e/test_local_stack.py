@@ -13,9 +13,10 @@ import boto3
 
 from lifecycle.rules.calendar import format_instant, parse_instant
 from local.auth import Issuer
+from local.client import LocalStack, Tenant, group_members, now
 from local.dynamodb_local import DynamoDBLocal
-from local.localstripe import LocalStripe, payment_intents
-from tests.e2e.conftest import LocalStack, Tenant, group_members, now
+from local.localstripe import payment_intents
+from local.localstripe_server import LocalStripe
 
 
 def test_health_reports_every_part_up(stack: LocalStack):

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from lifecycle.rules.calendar import parse_instant
+from local.client import LocalStack, Tenant, advance_to
 from local.localstripe import payment_intents, refunds
 from tests.concurrency import race
-from tests.e2e.conftest import LocalStack, Tenant, advance_to
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.conftest import ROOT, LocalStack, Tenant
+from local.client import LocalStack, Tenant
+from local.template import ROOT
 
 
 def make_smoke(stack: LocalStack, token: str) -> subprocess.CompletedProcess[str]:

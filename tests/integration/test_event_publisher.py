@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from functions.event_publisher.app import lambda_handler
-from lifecycle import publishing
 from lifecycle.clock import FixedClock
 from lifecycle.observability import metrics
 from lifecycle.payments.fake import FakePayments
@@ -33,15 +32,15 @@ from lifecycle.rules.integration import Action, Command, NewIntegration, create,
 from lifecycle.rules.model import AccountStatus, user
 from lifecycle.settings import settings
 from lifecycle.store.repository import Store
+from lifecycle.usecases import publishing
 from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
 from ops.redrive import republish_outbox
-from tests.factories import CATALOG, account
+from tests.factories import CATALOG, T0, account
 
 pytestmark = pytest.mark.integration
 
 ALICE = user("alice")
-T0 = utc(2026, 11, 21, 10)
 PUBLISHED_AT = utc(2026, 11, 23, 9, 31)
 STREAM_ARN = (
     "arn:aws:dynamodb:us-east-1:123456789012:table/integrations/stream/2026-11-01T00:00:00.000"

@@ -8,18 +8,17 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.integration import Action, Command, NewIntegration, create, decide
 from lifecycle.rules.model import AccountStatus, CancelReason, Status, user
 from lifecycle.rules.renewal import DueKind, decide_deletion, decide_renewal
 from lifecycle.store.repository import Store, due_shard
-from tests.factories import CATALOG, account
+from tests.factories import CATALOG, T0, account
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
 ALICE = user("alice")
-T0 = utc(2026, 11, 21, 10)
 
 
 def created(store: Store, integration_id: str = "int_1", at=T0, account_id: str = "acc_1"):
@@ -48,16 +47,16 @@ def act(subject, action, at, **command):
 def test_a_created_integration_reads_back_with_its_settings_verbatim(store):
     store.create_account(account())
     subject = created(store)
-    found, settings = store.get_integration_with_settings("acc_1", "int_1")
-    assert found == subject
-    assert settings == {"pricing_rules": {"markup": 1.25}}
+    loaded = store.load("acc_1", "int_1")
+    assert loaded.integration == subject
+    assert loaded.settings == {"pricing_rules": {"markup": 1.25}}
     assert [h.type for h in store.history("acc_1", "int_1")] == ["integration_created"]
 
 
 def test_another_account_cannot_read_the_integration(store):
     created(store)
     assert store.get_integration("acc_2", "int_1") is None
-    assert store.get_integration_with_settings("acc_2", "int_1") is None
+    assert store.load("acc_2", "int_1").integration is None
 
 
 def test_creating_the_same_integration_twice_is_a_conflict(store):
@@ -75,7 +74,7 @@ def test_a_transition_writes_state_history_and_outbox_event_together(store):
         "integration_created",
         "freeze_scheduled",
     ]
-    assert [e["detail-type"] for e in store.outbox("acc_1")] == [
+    assert [e["detail-type"] for e in outbox_events(store, "acc_1")] == [
         "IntegrationCreated",
         "FreezeScheduled",
     ]
@@ -100,7 +99,10 @@ def test_a_failed_transaction_writes_none_of_state_history_and_event(store, dyna
         store.commit(decision)
     assert store.get_integration("acc_1", "int_1").status is Status.ACTIVE
     assert [h.type for h in store.history("acc_1", "int_1")] == ["integration_created"]
-    assert [e["detail-type"] for e in store.outbox("acc_1")] == ["IntegrationCreated", "Injected"]
+    assert [e["detail-type"] for e in outbox_events(store, "acc_1")] == [
+        "IntegrationCreated",
+        "Injected",
+    ]
 
 
 def test_two_concurrent_transitions_from_the_same_version_exactly_one_succeeds(store):
@@ -131,7 +133,7 @@ def test_two_concurrent_transitions_from_the_same_version_exactly_one_succeeds(s
     assert final.version == subject.version + 1
     history = [h.type for h in store.history("acc_1", "int_1")]
     assert len(history) == 2  # created + exactly one of the two changes
-    assert len(store.outbox("acc_1")) == 2
+    assert len(outbox_events(store, "acc_1")) == 2
 
 
 def test_a_stale_write_is_a_conflict_not_an_overwrite(store):
@@ -150,13 +152,13 @@ def test_deletion_removes_integration_settings_and_keeps_a_tombstone(store):
     store.commit(pending)
     deletion = decide_deletion(pending.after, subject.current_period_end)
     store.commit(deletion)
-    assert store.get_integration_with_settings("acc_1", "int_1") is None
+    assert store.load("acc_1", "int_1").integration is None
     tombstones = [a for a in store.activity("acc_1") if a.type == "integration_deleted"]
     assert len(tombstones) == 1
     assert tombstones[0].details["reason"] == "switched_provider"
     assert tombstones[0].details["deleted_at"] == "2026-12-21T10:00:00Z"
-    assert store.outbox("acc_1")[-1]["detail-type"] == "IntegrationDeleted"
-    assert store.outbox("acc_1")[-1]["detail"]["sync_enabled"] is False
+    assert outbox_events(store, "acc_1")[-1]["detail-type"] == "IntegrationDeleted"
+    assert outbox_events(store, "acc_1")[-1]["detail"]["sync_enabled"] is False
 
 
 def test_list_pages_after_the_last_id_and_filters_by_status(store):

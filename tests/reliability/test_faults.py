@@ -11,10 +11,11 @@ import pytest
 from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Status
-from lifecycle.usecases import charging
-from tests.api_events import invoke
-from tests.integration.api.conftest import add_account
+from lifecycle.usecases import leases
+from local.inprocess import invoke
+from tests.factories import add_account
 from tests.reliability.faults import install, throttled, timeout, transaction_conflict
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def test_a_store_fault_during_freeze_is_retryable_and_leaves_nothing_half_done(
     got, body = invoke("POST", f"{ID}/freeze", {"id": integration_id})
     assert (got, body["status"]) == (200, "freeze_pending")
     # The create's receipt event first (the outbox reads in key order: `ch_` before `int_`).
-    assert [e["detail-type"] for e in services.store.outbox("acc_1")] == [
+    assert [e["detail-type"] for e in outbox_events(services.store, "acc_1")] == [
         "ChargeSucceeded",
         "IntegrationCreated",
         "FreezeScheduled",
@@ -89,7 +90,7 @@ def test_a_write_that_succeeded_but_whose_answer_was_lost_is_not_applied_twice(
     got, body = invoke("POST", f"{ID}/freeze", {"id": integration_id})
     assert (got, body["status"]) == (200, "freeze_pending")  # already holds: a no-op success
     # The create's receipt event first (the outbox reads in key order: `ch_` before `int_`).
-    assert [e["detail-type"] for e in services.store.outbox("acc_1")] == [
+    assert [e["detail-type"] for e in outbox_events(services.store, "acc_1")] == [
         "ChargeSucceeded",
         "IntegrationCreated",
         "FreezeScheduled",
@@ -145,7 +146,7 @@ def test_a_payment_outage_is_503_nothing_applied_and_the_later_retry_charges_onc
     got, body = invoke("POST", "/v1/integrations", body=BODY, headers=key)
     assert (got, body["code"]) == (503, "payment_pending")
     assert payments.succeeded == []
-    monkeypatch.setattr(charging.time, "time", lambda: 10**10)  # the lease has run out
+    monkeypatch.setattr(leases.time, "time", lambda: 10**10)  # the lease has run out
     got, body = invoke("POST", "/v1/integrations", body=BODY, headers=key)
     assert got == 201, body
     consistent(services, payments)

@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 from functions.stripe_webhook.app import lambda_handler as webhook
 from local.events import LambdaContext
+from local.inprocess import invoke
+from local.template import route_table
 from tests import bad_inputs
-from tests.api_events import invoke, route_table
-from tests.integration.api.conftest import add_account, table_items
+from tests.factories import add_account
+from tests.store_reads import table_items
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lifecycle.http.caller import Unauthorized, caller_from_event, parse_groups
-from lifecycle.rules.errors import BillingAccessRequired
+from lifecycle.http.caller import caller_from_event, parse_groups
+from lifecycle.rules.errors import BillingAccessRequired, Unauthorized
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import json
 import re
 
 from local.openapi import OUTPUT, render
-from tests.api_events import route_table
+from local.template import route_table
 
 
 def test_committed_openapi_document_matches_the_code():

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from local.gateway import functions
 from local.runtime import MAX_LOCAL_CONCURRENCY, concurrency_limits
-from local.template import template
+from local.template import functions, template
 
 
 def test_functions_without_a_reservation_get_the_default_as_the_parameters_default_to_none() -> (

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from local.keyfiles import read_or_create
-from local.stack import Config, Stack
+from local.sources import WebhookDeliveries
 
 
 def mode(path: Path) -> int:
@@ -43,8 +43,11 @@ def test_a_secret_left_world_readable_by_an_older_version_is_narrowed(tmp_path: 
     assert mode(path) == 0o600
 
 
-class Deliveries:
+class Deliveries(WebhookDeliveries):
+    """The deliveries the function URL reports, recorded (nothing asks localstripe)."""
+
     def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9", "sk_test_unused", ())
         self.ids: list[str] = []
 
     def delivered(self, event_id: str) -> None:
@@ -52,10 +55,8 @@ class Deliveries:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Stack:
-    built = Stack(Config(data_dir=tmp_path))
-    built.webhooks = Deliveries()  # type: ignore[assignment]
-    return built
+def webhooks() -> Deliveries:
+    return Deliveries()
 
 
 def url_event(body: str, *, encoded: bool = False) -> dict[str, Any]:
@@ -68,24 +69,26 @@ def url_event(body: str, *, encoded: bool = False) -> dict[str, Any]:
     "body", ["[]", "null", '"evt"', "1", "true", "{}", '{"id": 7}', "{not json", "", "[" * 50_000]
 )
 @pytest.mark.parametrize("status", [200, 400, 500])
-def test_a_body_that_is_not_an_event_object_marks_nothing_and_raises_nothing(stack, body, status):
-    stack.webhook_answered(url_event(body), status)
-    assert stack.webhooks.ids == []
+def test_a_body_that_is_not_an_event_object_marks_nothing_and_raises_nothing(
+    webhooks, body, status
+):
+    webhooks.answered(url_event(body), status)
+    assert webhooks.ids == []
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 413])
-def test_a_refused_delivery_marks_nothing_whatever_id_it_claims(stack, status):
-    stack.webhook_answered(url_event(json.dumps({"id": "evt_pending_1"})), status)
-    assert stack.webhooks.ids == []
+def test_a_refused_delivery_marks_nothing_whatever_id_it_claims(webhooks, status):
+    webhooks.answered(url_event(json.dumps({"id": "evt_pending_1"})), status)
+    assert webhooks.ids == []
 
 
 @pytest.mark.parametrize("status", [200, 500, 502, 503])
 @pytest.mark.parametrize("encoded", [False, True])
-def test_a_delivery_read_past_its_signature_is_marked(stack, status, encoded):
-    stack.webhook_answered(url_event(json.dumps({"id": "evt_1"}), encoded=encoded), status)
-    assert stack.webhooks.ids == ["evt_1"]
+def test_a_delivery_read_past_its_signature_is_marked(webhooks, status, encoded):
+    webhooks.answered(url_event(json.dumps({"id": "evt_1"}), encoded=encoded), status)
+    assert webhooks.ids == ["evt_1"]
 
 
-def test_a_body_that_is_not_base64_marks_nothing(stack):
-    stack.webhook_answered({"body": "%%%not base64", "isBase64Encoded": True}, 200)
-    assert stack.webhooks.ids == []
+def test_a_body_that_is_not_base64_marks_nothing(webhooks):
+    webhooks.answered({"body": "%%%not base64", "isBase64Encoded": True}, 200)
+    assert webhooks.ids == []

@@ -13,8 +13,7 @@ from lifecycle.documents.receipts import receipt_of, render_html, render_pdf
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.ledger import ChargeRecord, ChargeStatus, ReceiptItem
 from lifecycle.usecases.receipts import prefers_html
-
-T0 = utc(2026, 11, 21, 10)
+from tests.factories import T0
 
 
 def line(**changes) -> ChargeRecord:

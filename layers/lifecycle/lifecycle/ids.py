@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import TypeGuard
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # api.md, Input limits: an id in a path or a cursor has the form the system issues, a prefix and
@@ -14,6 +15,17 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MAX_ID_LENGTH = 64
 ISSUED_PREFIXES = frozenset({"int", "quo", "ch", "usr"})
 _ISSUED = re.compile(r"(?P<prefix>[a-z]+)_[0-9A-Za-z_]+")
+
+
+# An account id as tokens carry it (api.md, Input limits: the whole pattern). Matched with
+# `fullmatch`: `$` would also match before a trailing newline, and `acc_1\n` would be a tenant
+# of its own.
+ACCOUNT_ID_PATTERN = r"acc_[0-9A-Za-z_]{1,64}"
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
+
+
+def is_account_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None
 
 
 def ulid(timestamp_ms: int | None = None) -> str:

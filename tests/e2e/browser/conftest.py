@@ -10,17 +10,15 @@ it failed. Playwright never downloads a browser here: `CHROMIUM` or the `chromiu
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.e2e.conftest import ROOT, LocalStack, Tenant
+from local.client import LocalStack
+from tests.e2e.browser.dashboard import Dashboard, Shots
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -33,7 +31,6 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--mute-audio",
 ]
-RESULTS = ROOT / "test-results" / "browser"
 # Each action is a request through the local gateway, a Lambda handler and localstripe, on a
 # machine whose two cores are shared with the stack and another test worker.
 expect.set_options(timeout=20_000)
@@ -49,76 +46,6 @@ def pytest_runtest_makereport(
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report
-
-
-def money(cents: int) -> str:
-    """What the dashboard shows for an amount in US cents: 4900 is "$49.00"."""
-    return f"${cents / 100:,.2f}"
-
-
-class Shots:
-    """Numbered screenshots of one test, in test-results/browser/<test name>/."""
-
-    def __init__(self, test_name: str) -> None:
-        self.folder = RESULTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.count = 0
-
-    def take(self, page: Page, label: str) -> Path:
-        self.count += 1
-        path = self.folder / f"{self.count:02d}-{label}.png"
-        page.screenshot(path=path, full_page=True)
-        return path
-
-
-class Dashboard:
-    """The dashboard page of one test, with the locators the scenarios share."""
-
-    def __init__(self, page: Page, shots: Shots) -> None:
-        self.page = page
-        self.shots = shots
-
-    def sign_in(self, account_id: str, *, billing: bool) -> None:
-        self.page.goto("/")
-        self.page.get_by_label("Account id").fill(account_id)
-        self.page.get_by_label("Billing user" if billing else "Member").check()
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(
-            self.page.get_by_role("heading", name="Cancel Integrations", level=1)
-        ).to_be_visible()
-        expect(self.page.locator("#who")).to_contain_text(account_id)
-
-    def screenshot(self, label: str) -> Path:
-        return self.shots.take(self.page, label)
-
-    def row(self, integration_id: str) -> Locator:
-        return self.page.locator(f'#integrations-body tr[data-id="{integration_id}"]')
-
-    def badge(self, integration_id: str) -> Locator:
-        return self.row(integration_id).locator(".badge[data-status]")
-
-    def checkbox(self, integration_id: str, name: str) -> Locator:
-        return self.row(integration_id).get_by_role("checkbox", name=f"Select {name}")
-
-    def refresh_icon(self, integration_id: str, name: str) -> Locator:
-        return self.row(integration_id).get_by_role("button", name=f"Reactivate {name}")
-
-    @property
-    def freeze_button(self) -> Locator:
-        return self.page.locator("#freeze-selected")
-
-    @property
-    def cancel_button(self) -> Locator:
-        return self.page.locator("#cancel-selected")
-
-    @property
-    def dialog(self) -> Locator:
-        return self.page.locator("dialog[open]")
-
-    def open_account_page(self) -> None:
-        self.page.get_by_role("link", name="Account").click()
-        expect(self.page.get_by_role("heading", name="Account", level=1)).to_be_focused()
 
 
 @pytest.fixture(scope="module")
@@ -156,20 +83,3 @@ def dashboard(
         finally:
             context.close()
     assert not script_errors, f"uncaught errors in the page: {script_errors}"
-
-
-def create_integration(tenant: Tenant, name: str, plan: str = "standard") -> dict[str, Any]:
-    """POST /v1/integrations: charged up front, so it carries an Idempotency-Key (api.md)."""
-    supplier, _, channel = name.lower().partition(" to ")
-    answer = tenant.post(
-        "/v1/integrations",
-        {
-            "name": name,
-            "supplier": supplier.replace(" ", "-"),
-            "channel": channel or "shopify",
-            "plan": plan,
-        },
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert answer.status == 201, answer.body
-    return dict(answer.body)

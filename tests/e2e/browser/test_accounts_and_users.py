@@ -5,15 +5,14 @@ billing user's problem, removal), and the hosted UI's sign-up page in Cognito mo
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Route, expect
 
-from tests.e2e.browser.conftest import Dashboard, money
-from tests.e2e.conftest import LocalStack
+from local.client import LocalStack
+from tests.e2e.browser.dashboard import Dashboard, money
 
 
 def address(label: str) -> str:
@@ -140,17 +139,7 @@ def test_with_cognito_configured_create_an_account_opens_the_hosted_ui_sign_up_p
     stack: LocalStack, dashboard: Dashboard
 ) -> None:
     page = dashboard.page
-    hosted_ui = "https://auth.example.test"
-    settings = {
-        "apiBase": "",
-        "auth": "cognito",
-        "cognito": {"domain": hosted_ui, "clientId": "dashboard-client", "token": "id_token"},
-    }
-    config = f"window.DASHBOARD_CONFIG = {json.dumps(settings)};"
-    page.route(
-        "**/config.js",
-        lambda route: route.fulfill(content_type="text/javascript", body=config),
-    )
+    hosted_ui = dashboard.with_cognito()
     opened: list[str] = []
 
     def sign_up_page(route: Route) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -19,8 +18,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from playwright.sync_api import Request, Route, expect
 
 from lifecycle.rules.calendar import parse_instant
-from tests.e2e.browser.conftest import Dashboard, create_integration, money
-from tests.e2e.conftest import RENEWAL_SLOT, LocalStack, Tenant, advance_past, advance_to
+from local.client import RENEWAL_SLOT, LocalStack, Tenant, advance_past, advance_to
+from tests.e2e.browser.dashboard import Dashboard, create_integration, money
 
 
 def frozen_integration(tenant: Tenant, name: str) -> dict[str, Any]:
@@ -320,17 +319,7 @@ def test_with_cognito_configured_the_code_from_the_hosted_ui_is_exchanged_with_i
     tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
     page = dashboard.page
-    hosted_ui = "https://auth.example.test"
-    settings = {
-        "apiBase": "",
-        "auth": "cognito",
-        "cognito": {"domain": hosted_ui, "clientId": "dashboard-client", "token": "id_token"},
-    }
-    config = f"window.DASHBOARD_CONFIG = {json.dumps(settings)};"
-    page.route(
-        "**/config.js",
-        lambda route: route.fulfill(content_type="text/javascript", body=config),
-    )
+    hosted_ui = dashboard.with_cognito()
     authorized: list[dict[str, list[str]]] = []
     exchanged: list[dict[str, list[str]]] = []
     code = "code-" + tenant.account_id

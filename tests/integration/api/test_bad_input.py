@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from local.inprocess import invoke
 from local.openapi import OUTPUT
+from local.template import route_table
 from tests import bad_inputs
-from tests.api_events import invoke, route_table
-from tests.integration.api.conftest import add_account, table_items
+from tests.factories import add_account
+from tests.store_reads import table_items
 
 pytestmark = pytest.mark.integration
 
@@ -221,9 +223,10 @@ def test_a_body_that_is_not_application_json_is_415_on_every_route(
     probe = Probe(services)
     params = {"id": world["id"]} if "{id}" in route else None
     text = json.dumps(valid_body(operation) if operation.get("requestBody") else {"a": 1})
-    for media_type in REFUSED_MEDIA_TYPES:
+    refused = [(f"Content-Type {m!r}", m) for m in REFUSED_MEDIA_TYPES]
+    for label, media_type in [*refused, ("no Content-Type", None)]:
         probe.send(
-            f"Content-Type {media_type!r}",
+            label,
             method,
             route,
             params,
@@ -231,15 +234,6 @@ def test_a_body_that_is_not_application_json_is_415_on_every_route(
             headers={"content-type": media_type},
             expect=(415, "unsupported_media_type"),
         )
-    probe.send(
-        "no Content-Type",
-        method,
-        route,
-        params,
-        raw_body=text,
-        headers={"content-type": None},
-        expect=(415, "unsupported_media_type"),
-    )
     for media_type in ACCEPTED_MEDIA_TYPES:
         status, body = probe.send(
             f"Content-Type {media_type!r}",

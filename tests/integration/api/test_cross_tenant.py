@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from local.inprocess import claims, invoke
 from local.openapi import OUTPUT
-from tests.api_events import claims, invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

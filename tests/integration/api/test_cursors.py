@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from lifecycle.http import cursors
+from lifecycle.usecases import cursors
+from local.inprocess import claims, invoke
 from tests import bad_inputs
-from tests.api_events import claims, invoke
-from tests.integration.api.conftest import add_account
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.api_events import claims, invoke
-from tests.integration.api.conftest import add_account
+from local.inprocess import claims, invoke
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

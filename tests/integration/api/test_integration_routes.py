@@ -9,8 +9,8 @@ import pytest
 
 from lifecycle.rules.model import AccountStatus
 from lifecycle.rules.renewal import decide_renewal
-from tests.api_events import claims, invoke
-from tests.integration.api.conftest import T0, add_account
+from local.inprocess import claims, invoke
+from tests.factories import T0, add_account
 
 pytestmark = pytest.mark.integration
 

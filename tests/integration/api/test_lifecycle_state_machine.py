@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from lifecycle.clock import FixedClock
-from lifecycle.http.caller import Caller
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
@@ -36,16 +35,18 @@ from lifecycle.rules.errors import DomainError
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Account, AccountStatus, CancelReason, Status
 from lifecycle.usecases import integrations, renewals
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services, use_services
+from local.inprocess import claims, invoke
 from local.localstripe import (
     SECRET_KEY,
     create_customer_with_card,
     money_kept,
     swap_card,
 )
-from tests.api_events import claims, invoke
 from tests.concurrency import race
-from tests.integration.api.conftest import T0
+from tests.factories import T0
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -468,7 +469,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @invariant()
     def each_state_change_emits_its_events_once(self) -> None:
-        outbox = self.store.outbox(self.account_id)
+        outbox = outbox_events(self.store, self.account_id)
         ids = [event["detail"]["event_id"] for event in outbox]
         assert len(ids) == len(set(ids))
         # The ledger's own event, counted against the ledger: one ChargeSucceeded per line that

@@ -10,8 +10,9 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import BillingState, Status, SuspensionReason
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
-from tests.api_events import invoke
-from tests.integration.api.conftest import add_account
+from local.inprocess import invoke
+from tests.factories import add_account
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +82,13 @@ def test_cancelling_the_account_suspends_a_past_due_integration_at_once(services
         BillingState.OK,
     )
     assert renewal_line(services, past_due.id).status is ChargeStatus.WRITTEN_OFF
-    events = sorted(e["detail-type"] for e in services.store.outbox("acc_1"))
+    events = sorted(e["detail-type"] for e in outbox_events(services.store, "acc_1"))
     for expected in ("AccountCancelScheduled", "AccountDisabled", "IntegrationSuspended"):
         assert events.count(expected) == 1
     # A repeated account cancel is a no-op success.
     again_status, again = invoke("POST", "/v1/account/cancel", body={"reason": "other"})
     assert (again_status, again["status"]) == (200, "disabled")
-    assert sorted(e["detail-type"] for e in services.store.outbox("acc_1")) == events
+    assert sorted(e["detail-type"] for e in outbox_events(services.store, "acc_1")) == events
 
 
 def test_an_uncancel_inside_a_disabled_account_is_refused(services, payments):

@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 
 from lifecycle.clock import FixedClock
-from lifecycle.http.caller import Caller
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.model import BillingState, Status
 from lifecycle.rules.renewal import DueKind
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.payment_method import add_payment_method
 from lifecycle.usecases.services import Services
-from tests.api_events import claims, invoke
-from tests.factories import integration
-from tests.integration.api.conftest import add_account, table_items
+from local.inprocess import claims, invoke
+from tests.factories import NEW_INTEGRATION, add_account, integration
 from tests.integration.api.test_stripe_webhook import deliver
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 
@@ -150,12 +150,7 @@ def test_setup_completion_sets_the_payment_method_and_then_creating_is_charged_o
     created, integration_view = invoke(
         "POST",
         "/v1/integrations",
-        body={
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "starter",
-        },
+        body=NEW_INTEGRATION,
     )
 
     account = services.store.get_account("acc_1")
@@ -163,7 +158,9 @@ def test_setup_completion_sets_the_payment_method_and_then_creating_is_charged_o
     assert (status, answer["result"]) == (200, "payment_method:set:retries=0")
     assert account.has_payment_method
     assert account.payment_method_id == payments.customers[customer].default_payment_method
-    assert "PaymentMethodUpdated" in [e["detail-type"] for e in services.store.outbox("acc_1")]
+    assert "PaymentMethodUpdated" in [
+        e["detail-type"] for e in outbox_events(services.store, "acc_1")
+    ]
     assert created == 201, integration_view
     assert [(c.customer_id, c.amount) for c in payments.succeeded] == [(customer, 2900)]
 
@@ -179,12 +176,7 @@ def test_a_declining_card_added_instead_gives_402_at_create_with_nothing_created
     created, problem = invoke(
         "POST",
         "/v1/integrations",
-        body={
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "starter",
-        },
+        body=NEW_INTEGRATION,
     )
 
     assert (created, problem["code"]) == (402, "payment_failed")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_events import LambdaContext, route_table
-from tests.integration.api.conftest import add_account
+from local.events import LambdaContext
+from local.template import route_table
+from tests.factories import add_account
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,12 @@ from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from local.gateway import Gateway
+from local.inprocess import claims
 from local.openapi import OUTPUT
+from local.runtime import InProcess
 from tests import bad_inputs
-from tests.api_events import claims
-from tests.integration.api.conftest import table_items
+from tests.factories import add_account
+from tests.store_reads import table_items
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +36,7 @@ DOCUMENT = json.loads(OUTPUT.read_text(encoding="utf-8"))
 NEGATIVE_EXAMPLES = 40
 
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-schema.app = Gateway(authenticate=lambda headers: claims())
+schema.app = Gateway(authenticate=lambda headers: claims(), invoke=InProcess().invoke)
 # Plain pytest parametrization over the operations, each running its own Hypothesis test: with
 # `schema.parametrize()` every operation's item has the same node id, and `make test`'s
 # `--dist loadfile` then ran the first operation only.
@@ -79,8 +81,6 @@ def problem_documents(ctx, response, case):
 
 @pytest.fixture(autouse=True)
 def _seeded(services):
-    from tests.integration.api.conftest import add_account  # noqa: PLC0415 - fixture helper
-
     add_account(services.store, "acc_1")
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,10 @@ from lifecycle.rules.users import UserStatus
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.signup import on_confirmation
 from local.events import LambdaContext
-from tests.api_events import claims, invoke
-from tests.integration.api.conftest import table_items
+from local.inprocess import claims, invoke
+from tests.concurrency import race
+from tests.factories import NEW_INTEGRATION
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +71,10 @@ def test_a_confirmed_sign_up_opens_a_free_account_whose_first_user_has_billing_a
     # The directory's part: the tenant claim and the billing group of the tokens to come.
     assert directory.users[username].account_id == account_id
     assert directory.groups(username) == {"billing"}
-    assert [e["detail-type"] for e in services.store.outbox(account_id)] == ["AccountCreated"]
-    assert services.store.outbox(account_id)[0]["detail"]["user_id"] == user_id
+    assert [e["detail-type"] for e in outbox_events(services.store, account_id)] == [
+        "AccountCreated"
+    ]
+    assert outbox_events(services.store, account_id)[0]["detail"]["user_id"] == user_id
 
 
 def test_the_first_user_sees_an_empty_free_account_and_creating_is_402_to_add_a_card(
@@ -88,12 +90,7 @@ def test_the_first_user_sees_an_empty_free_account_and_creating_is_402_to_add_a_
     created, problem = invoke(
         "POST",
         "/v1/integrations",
-        body={
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "starter",
-        },
+        body=NEW_INTEGRATION,
         token_claims=token,
     )
 
@@ -127,7 +124,7 @@ def test_the_trigger_run_twice_for_the_same_user_opens_one_account(
 
     assert services.store.login(username) == first
     assert len(accounts(services)) == 1
-    assert len(services.store.outbox(first[0] if first else "")) == 1
+    assert len(outbox_events(services.store, first[0] if first else "")) == 1
 
 
 def test_the_trigger_run_at_the_same_moment_opens_one_account(
@@ -140,29 +137,12 @@ def test_the_trigger_run_at_the_same_moment_opens_one_account(
 
         # The use case the handler calls, three times at once, as Lambda runs three
         # invocations in three execution environments (a handler's state is one per process).
-        results = at_once(*[partial(on_confirmation, services, copy.deepcopy(event))] * 3)
+        results = race(*[partial(on_confirmation, services, copy.deepcopy(event))] * 3)
 
         assert sorted(results) == ["already_opened", "already_opened", "opened"]
         account_id, _ = services.store.login(username) or ("", "")
         assert directory.users[username].account_id == account_id
     assert len(accounts(services)) == 5
-
-
-def at_once(*calls: Callable[[], str]) -> list[str]:
-    start = threading.Barrier(len(calls))
-    results: list[str] = []
-
-    def run(call: Callable[[], str]) -> None:
-        start.wait()
-        results.append(call())
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(results) == len(calls)  # none raised
-    return results
 
 
 def test_a_confirmed_password_reset_opens_nothing(services: Services, directory: FakeDirectory):

@@ -17,9 +17,10 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
 from local.events import LambdaContext
+from local.inprocess import invoke
 from tests import bad_inputs
-from tests.api_events import invoke
-from tests.integration.api.conftest import add_account, table_items
+from tests.factories import add_account
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +114,7 @@ def state(services):
     return (
         [(line.status, line.applied, line.disputed) for line in lines],
         [(i.id, i.status, i.version) for i in integrations],
-        len(services.store.outbox("acc_1")),
+        len(outbox_events(services.store, "acc_1")),
     )
 
 
@@ -243,7 +244,7 @@ def test_fifty_concurrent_deliveries_of_one_event_make_one_change(services, wait
     (integration,) = services.store.list_integrations("acc_1").integrations
     assert integration.version == 1
     # One change, and one ChargeSucceeded for it (notifications.md: the receipt's event).
-    assert sorted(e["detail-type"] for e in services.store.outbox("acc_1")) == [
+    assert sorted(e["detail-type"] for e in outbox_events(services.store, "acc_1")) == [
         "ChargeSucceeded",
         "IntegrationCreated",
     ]
@@ -300,7 +301,7 @@ def test_every_order_of_an_applied_charges_events_converges_to_the_same_state(
     history = [h.type for h in services.store.history("acc_1", integration.id)]
     assert history.count("charge_refunded") == 1
     assert history.count("charge_disputed") == 1
-    outbox = [e["detail-type"] for e in services.store.outbox("acc_1")]
+    outbox = [e["detail-type"] for e in outbox_events(services.store, "acc_1")]
     assert outbox.count("ChargeRefunded") == 1
 
 
@@ -330,7 +331,7 @@ def test_a_waiting_charge_ends_refunded_and_applied_at_most_once_in_every_order(
     assert [(i.status, i.version) for i in created] == (
         [(Status.ACTIVE, 1)] if success_first else []
     )
-    outbox = [e["detail-type"] for e in services.store.outbox("acc_1")]
+    outbox = [e["detail-type"] for e in outbox_events(services.store, "acc_1")]
     assert outbox.count("ChargeRefunded") == 1
     assert outbox.count("IntegrationCreated") == (1 if success_first else 0)
 

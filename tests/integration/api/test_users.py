@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,18 +14,20 @@ import pytest
 
 from functions.post_confirmation.app import lambda_handler as post_confirmation
 from lifecycle.directory.fake import FakeDirectory
-from lifecycle.http.caller import Caller
 from lifecycle.http.problems import STATUS_BY_CODE
 from lifecycle.payments.fake import FakePayments
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import DomainError
 from lifecycle.rules.model import STRIPE
 from lifecycle.rules.payment_method import payment_method_changed
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.users import recipients, update_user
 from local.events import LambdaContext
-from tests.api_events import claims, invoke
-from tests.integration.api.conftest import add_account, table_items
+from local.inprocess import claims, invoke
+from tests.concurrency import race
+from tests.factories import NEW_INTEGRATION, add_account
+from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +89,7 @@ def test_a_billing_user_invites_a_member_who_can_freeze_but_not_read_charges(
     _, created = owner.call(
         "POST",
         "/v1/integrations",
-        body={
-            "name": "Acme to Shopify",
-            "supplier": "acme",
-            "channel": "shopify",
-            "plan": "starter",
-        },
+        body=NEW_INTEGRATION,
     )
 
     member, user = invited(owner, "Member@Acme.example")
@@ -108,7 +103,7 @@ def test_a_billing_user_invites_a_member_who_can_freeze_but_not_read_charges(
     # Cognito has the user in the account, and sends the invitation (temporary password).
     assert directory.users[member.username].account_id == account_id
     assert directory.invitations == [member.username]
-    assert "UserInvited" in [e["detail-type"] for e in services.store.outbox(account_id)]
+    assert "UserInvited" in [e["detail-type"] for e in outbox_events(services.store, account_id)]
     frozen, _ = member.call("POST", "/v1/integrations/{id}/freeze", {"id": created["id"]})
     charges, problem = member.call("GET", "/v1/account/charges")
     invite, refused = member.call(
@@ -205,23 +200,6 @@ def test_the_last_billing_user_can_be_neither_demoted_nor_removed(
     assert directory.groups(owner.username) == {"billing"}
 
 
-def at_once(*calls: Callable[[], int]) -> list[int]:
-    """Run `calls` in threads released together; their results."""
-    start = threading.Barrier(len(calls))
-    results: list[int] = []
-
-    def run(call: Callable[[], int]) -> None:
-        start.wait()
-        results.append(call())
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def demote(services: Services, account_id: str, who: Person, whom: str) -> int:
     """`who` revokes `whom`'s billing access through the use case itself: a resolver's current
     event is one per process (one per execution environment on Lambda, where these would be
@@ -241,7 +219,7 @@ def test_two_billing_users_demoting_each_other_at_once_never_leave_the_account_w
     account_id = owner.claims["custom:account_id"]
     for trial in range(6):
         partner, user = invited(owner, f"partner-{trial}@acme.example", billing=True)
-        answers = at_once(
+        answers = race(
             partial(demote, services, account_id, owner, user["id"]),
             partial(demote, services, account_id, partner, owner_id(services, owner)),
         )

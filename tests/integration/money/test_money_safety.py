@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from lifecycle.clock import FixedClock
-from lifecycle.http.caller import Caller
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.errors import DomainError
@@ -34,11 +33,13 @@ from lifecycle.rules.model import (
     SuspensionReason,
 )
 from lifecycle.usecases import account as account_usecases
-from lifecycle.usecases import integrations
+from lifecycle.usecases import integrations, leases, settling
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, create_customer_with_card, payment_intents, refunds
 from tests import factories
 from tests.concurrency import race
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -422,14 +423,12 @@ def sweep(shop: Shop) -> list[str]:
 @pytest.fixture
 def leases_expired(monkeypatch):
     """Moves the wall clock past every lease taken so far (the crashed process's included)."""
-    from lifecycle.usecases import charging  # noqa: PLC0415
-
-    real = charging.wall_clock
+    real = leases.wall_clock
     offset = [0]
-    monkeypatch.setattr(charging, "wall_clock", lambda: real() + offset[0])
+    monkeypatch.setattr(leases, "wall_clock", lambda: real() + offset[0])
 
     def expire() -> None:
-        offset[0] += charging.LEASE_SECONDS + 1
+        offset[0] += leases.LEASE_SECONDS + 1
 
     return expire
 
@@ -464,7 +463,7 @@ def test_a_payment_whose_request_died_after_stripe_is_applied_by_the_next_sweep_
     assert (line.status, line.applied) == (ChargeStatus.SUCCEEDED, True)
     history = [h.type for h in shop.store.history(shop.account.id, subject.id)]
     assert history.count("integration_reactivated") == 1
-    outbox = [e["detail-type"] for e in shop.store.outbox(shop.account.id)]
+    outbox = [e["detail-type"] for e in outbox_events(shop.store, shop.account.id)]
     assert outbox.count("IntegrationReactivated") == 1
 
 
@@ -493,7 +492,11 @@ def test_a_payment_whose_request_died_then_the_state_moved_is_refunded_by_the_sw
     assert [(h.details["charge_id"], h.details["amount"]) for h in activity] == [
         (line.id, line.amount)
     ]
-    outbox = [e for e in shop.store.outbox(shop.account.id) if e["detail-type"] == "ChargeRefunded"]
+    outbox = [
+        e
+        for e in outbox_events(shop.store, shop.account.id)
+        if e["detail-type"] == "ChargeRefunded"
+    ]
     assert [(e["detail"]["charge_id"], e["detail"]["reason"]) for e in outbox] == [
         (line.id, "not_applied")
     ]
@@ -503,8 +506,6 @@ def test_a_payment_whose_request_died_then_the_state_moved_is_refunded_by_the_sw
 def test_a_refund_cut_short_is_finished_by_the_next_sweep_exactly_once(
     shop, monkeypatch, leases_expired, dies
 ):
-    from lifecycle.usecases import charging  # noqa: PLC0415
-
     subject, billing = _paid_then_crashed(shop, monkeypatch)
     integrations.cancel(shop.services, billing, subject.id, CancelReason.OTHER, None)
     leases_expired()
@@ -512,7 +513,7 @@ def test_a_refund_cut_short_is_finished_by_the_next_sweep_exactly_once(
         if dies == "before_stripe_refunds":
             crashing.setattr(shop.services.payments, "refund", _crash)
         else:
-            crashing.setattr(charging, "record_refund", _crash)
+            crashing.setattr(settling, "record_refund", _crash)
         with pytest.raises(Crash):
             sweep(shop)
     (line,) = shop.lines(subject.id)

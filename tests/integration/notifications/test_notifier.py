@@ -29,7 +29,7 @@ from lifecycle.observability import logger
 from lifecycle.rules.users import User, UserChange, UserStatus
 from local.events import LambdaContext
 from local.sources import RuleSource, rule_targets
-from tests.integration.api.conftest import T0, add_account
+from tests.factories import T0, add_account
 from tests.log_scan import Collector, findings
 
 pytestmark = pytest.mark.integration
@@ -225,7 +225,7 @@ def test_a_permanent_failure_is_retried_twice_then_ends_in_the_dlq(account, mail
             "integrations-test",
             target,
             dead_letters,
-            invoker=lambda _function, payload: app.lambda_handler(
+            invoke=lambda _function, payload: app.lambda_handler(
                 payload, LambdaContext("notifier")
             ),
         )

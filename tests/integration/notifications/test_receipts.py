@@ -17,8 +17,9 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from local.events import LambdaContext
-from tests.api_events import claims, http_event, invoke
-from tests.integration.api.conftest import add_account
+from local.inprocess import claims, http_event, invoke
+from tests.factories import add_account
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,9 @@ def test_charges_racing_on_one_account_take_consecutive_numbers_with_no_gap(serv
     assert [line.receipt_number for line in by_time] == sorted(
         line.receipt_number for line in found
     )
-    succeeded = [e for e in services.store.outbox("acc_1") if e["detail-type"] == "ChargeSucceeded"]
+    succeeded = [
+        e for e in outbox_events(services.store, "acc_1") if e["detail-type"] == "ChargeSucceeded"
+    ]
     assert sorted(e["detail"]["receipt_number"] for e in succeeded) == sorted(
         line.receipt_number for line in found
     )
@@ -129,7 +132,7 @@ def test_each_account_counts_its_own_receipts_and_a_renewal_gets_the_next_number
     )
     event = next(
         e["detail"]
-        for e in services.store.outbox("acc_1")
+        for e in outbox_events(services.store, "acc_1")
         if e["detail-type"] == "ChargeSucceeded" and e["detail"]["charge_id"] == renewal.id
     )
     assert event["receipt_number"] == "R-1-0002"

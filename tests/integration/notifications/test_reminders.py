@@ -14,8 +14,9 @@ from lifecycle.rules.renewal import DueKind
 from lifecycle.settings import settings
 from lifecycle.usecases import reminders, renewals
 from local.events import LambdaContext
-from tests.api_events import invoke
-from tests.integration.api.conftest import add_account
+from local.inprocess import invoke
+from tests.factories import add_account
+from tests.store_reads import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,9 @@ def uncancel(integration_id: str) -> None:
 
 
 def sent(services) -> list[dict]:
-    return [e for e in services.store.outbox("acc_1") if e["detail-type"] == "DeletionReminder"]
+    return [
+        e for e in outbox_events(services.store, "acc_1") if e["detail-type"] == "DeletionReminder"
+    ]
 
 
 def results(services) -> list[str]:

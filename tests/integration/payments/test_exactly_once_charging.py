@@ -8,21 +8,19 @@ import pytest
 from lifecycle.clock import FixedClock
 from lifecycle.payments.port import PaymentOutcome
 from lifecycle.payments.stripe_adapter import StripePayments
-from lifecycle.rules.calendar import utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.errors import PaymentFailed
 from lifecycle.rules.integration import NewIntegration, create
 from lifecycle.rules.ledger import ChargeStatus
-from lifecycle.rules.model import Account, AccountStatus, user
+from lifecycle.rules.model import user
 from lifecycle.rules.paid import CreatePaid
-from lifecycle.usecases import charging
+from lifecycle.usecases import charging, leases
 from lifecycle.usecases.charging import Outcome, Purchase, collect, settle
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
+from tests.factories import T0, add_account
 
 pytestmark = pytest.mark.integration
-
-T0 = utc(2026, 11, 21, 10)
 
 
 class Crash(Exception):
@@ -31,15 +29,7 @@ class Crash(Exception):
 
 def setup(store, localstripe_base, card="ok"):
     customer = create_customer_with_card(localstripe_base, card)
-    account = Account(
-        id="acc_1",
-        status=AccountStatus.ACTIVE,
-        created_at=T0,
-        stripe_customer_id=customer,
-        has_payment_method=True,
-        version=1,
-    )
-    store.create_account(account)
+    account = add_account(store, "acc_1", stripe_customer_id=customer)
     services = Services(
         store=store,
         payments=StripePayments(SECRET_KEY, api_base=localstripe_base),
@@ -104,7 +94,7 @@ def test_a_retry_after_a_crash_between_the_charge_and_the_ledger_update_charges_
     assert line.status is ChargeStatus.PENDING  # the ledger did not hear back
 
     monkeypatch.setattr(charging, "_outcome", real_outcome)
-    monkeypatch.setattr(charging, "LEASE_SECONDS", 0)
+    monkeypatch.setattr(leases, "LEASE_SECONDS", 0)
     assert pay(services, account, purchase) is Outcome.APPLIED
     assert count_payment_intents(localstripe_base, customer) == 1  # reconciled, not recharged
     (line,), _ = store.list_charges("acc_1")

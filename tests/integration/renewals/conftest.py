@@ -8,16 +8,13 @@ import pytest
 
 from lifecycle.clock import FixedClock
 from lifecycle.payments.stripe_adapter import StripePayments
-from lifecycle.rules.calendar import utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus, Integration
+from lifecycle.rules.model import Account, Integration
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
 from local.localstripe import SECRET_KEY, count_payment_intents, create_customer_with_card
-from tests.factories import create_paid
-
-T0 = utc(2026, 11, 21, 10)
+from tests.factories import T0, add_account, create_paid
 
 
 @dataclass
@@ -56,15 +53,7 @@ class World:
 @pytest.fixture
 def world(store, localstripe_base) -> World:
     customer = create_customer_with_card(localstripe_base, "ok")
-    account = Account(
-        id="acc_1",
-        status=AccountStatus.ACTIVE,
-        created_at=T0,
-        stripe_customer_id=customer,
-        has_payment_method=True,
-        version=1,
-    )
-    store.create_account(account)
+    account = add_account(store, "acc_1", stripe_customer_id=customer)
     clock = FixedClock(T0)
     services = Services(
         store=store,

@@ -23,7 +23,7 @@ from lifecycle.rules.model import (
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from local.localstripe import swap_card
-from tests.integration.renewals.conftest import T0
+from tests.factories import T0
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from lifecycle.rules.integration import Action, Command, decide
 from lifecycle.rules.model import AccountStatus, CancelReason, Status, user
 from lifecycle.settings import settings
 from lifecycle.usecases.services import use_services
-from local.events import LambdaContext
+from local.events import LambdaContext, sqs_record
 
 pytestmark = pytest.mark.integration
 
@@ -116,17 +116,12 @@ def test_the_sweep_enqueues_what_is_due_and_the_workers_renew_it(world, queue, w
 def test_a_malformed_message_fails_alone(world, queue):
     world.add("int_ok")
     world.clock.set(END)
-    good = {
-        "messageId": "m1",
-        "receiptHandle": "r1",
-        "body": json.dumps({"account_id": "acc_1", "integration_id": "int_ok"}),
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:renewals",
-        "awsRegion": "us-east-1",
-    }
+    good = sqs_record(
+        "m1",
+        "r1",
+        json.dumps({"account_id": "acc_1", "integration_id": "int_ok"}),
+        "arn:aws:sqs:us-east-1:123456789012:renewals",
+    )
     bad = {**good, "messageId": "m2", "body": "{not json"}
     response = renewal_worker({"Records": [good, bad]}, LambdaContext("renewal-worker"))
     assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}]}

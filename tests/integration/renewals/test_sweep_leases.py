@@ -16,37 +16,29 @@ import pytest
 from functions.renewal_sweep import app as renewal_sweep
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
-from lifecycle.rules.calendar import add_month, utc
+from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.model import Account, AccountStatus, BillingState, Integration, Status
+from lifecycle.rules.model import AccountStatus, BillingState, Integration
 from lifecycle.rules.renewal import DueKind
 from lifecycle.settings import settings
 from lifecycle.store.repository import due_shard
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services, use_services
 from local.events import LambdaContext
+from tests.factories import T0, add_account, integration
 from tests.integration.renewals.test_schedule_handlers import scheduled_event
 
 pytestmark = pytest.mark.integration
 
-T0 = utc(2026, 11, 21, 10)
 END = add_month(T0, 1)
 ACCOUNTS = 20
 
 
-def integration(n: int, anchor=T0) -> Integration:
-    return Integration(
-        id=f"int_{n:05d}",
+def due_integration(n: int, anchor=T0) -> Integration:
+    return integration(
+        integration_id=f"int_{n:05d}",
         account_id=f"acc_{n % ACCOUNTS:02d}",
-        name=f"Feed {n}",
-        supplier="acme",
-        channel="shopify",
-        plan="standard",
-        status=Status.ACTIVE,
-        current_period_start=anchor,
-        current_period_end=add_month(anchor, 1),
         anchor=anchor,
-        created_at=anchor,
         version=1,
     )
 
@@ -54,17 +46,8 @@ def integration(n: int, anchor=T0) -> Integration:
 def load(store, count: int) -> list[str]:
     """`count` integrations due at END, over ACCOUNTS accounts with a card each."""
     for a in range(ACCOUNTS):
-        store.create_account(
-            Account(
-                id=f"acc_{a:02d}",
-                status=AccountStatus.ACTIVE,
-                created_at=T0,
-                stripe_customer_id=f"cus_{a}",
-                has_payment_method=True,
-                version=1,
-            )
-        )
-    subjects = [integration(n) for n in range(count)]
+        add_account(store, f"acc_{a:02d}", stripe_customer_id=f"cus_{a}")
+    subjects = [due_integration(n) for n in range(count)]
     chunks = [subjects[i : i + 500] for i in range(0, count, 500)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(store.load_integrations, chunks))

@@ -7,7 +7,6 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,35 +14,12 @@ import pytest
 
 from lifecycle.payments.stripe_adapter import StripePayments
 from local.localstripe import SECRET_KEY
+from tests.stripe_stub import Received, StubStripe
 
 
 @pytest.fixture
 def payments(localstripe_base: str) -> StripePayments:
     return StripePayments(SECRET_KEY, api_base=localstripe_base)
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    form: dict[str, str]
-
-
-@dataclass
-class StubStripe:
-    """Answers `(method, path)` with the scripted `(status, body)` answers in turn, repeating the
-    last one, and records every request it received."""
-
-    api_base: str = ""
-    answers: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-
-    def answer(self, method: str, path: str, *answers: tuple[int, dict[str, Any]]) -> None:
-        self.answers[(method, path)] = list(answers)
-
-    def to(self, method: str, path: str) -> list[Received]:
-        return [r for r in self.received if (r.method, r.path) == (method, path)]
 
 
 @pytest.fixture

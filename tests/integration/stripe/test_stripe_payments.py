@@ -21,16 +21,17 @@ from stripe import AuthenticationError, InvalidRequestError
 
 from lifecycle.ids import new_id
 from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
-from lifecycle.payments.stripe_adapter import StripePayments, verify_webhook
+from lifecycle.payments.stripe_adapter import StripePayments
+from lifecycle.payments.stripe_webhooks import verify_webhook
 from local.localstripe import (
     count_payment_intents,
     create_customer_with_card,
-    free_port,
     payment_intents,
     register_webhook,
     swap_card,
 )
-from tests.integration.stripe.conftest import StubStripe
+from local.processes import free_port
+from tests.stripe_stub import StubStripe
 
 pytestmark = pytest.mark.integration
 

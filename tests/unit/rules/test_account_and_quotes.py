@@ -7,8 +7,6 @@ import pytest
 from lifecycle.rules.account import (
     ACCOUNT_TRANSITIONS,
     AccountAction,
-    AccountCommand,
-    decide_account,
     reopen_for_create,
     settle,
 )
@@ -31,20 +29,14 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.quotes import account_reactivation_lines, build_quote, check_quote
-from tests.factories import CATALOG, account, integration
+from tests.factories import CATALOG, account, act_on_account, integration
 
 BOB = user("bob")
 NOW = utc(2027, 3, 2, 12)
 
 
 def run(subject, action, integrations=(), **command):
-    return decide_account(
-        subject,
-        AccountCommand(action, BOB, **command),
-        NOW,
-        integrations=integrations,
-        catalog=CATALOG,
-    )
+    return act_on_account(subject, action, integrations, NOW, BOB, **command)
 
 
 def test_cancel_with_billable_integrations_is_cancel_pending():

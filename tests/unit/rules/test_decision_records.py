@@ -13,8 +13,6 @@ import pytest
 
 from lifecycle.rules.account import (
     AccountAction,
-    AccountCommand,
-    decide_account,
     reopen_for_create,
     settle,
 )
@@ -68,7 +66,7 @@ from lifecycle.rules.quotes import (
     reactivation_line,
 )
 from lifecycle.rules.renewal import decide_renewal, renewed, suspension
-from tests.factories import ALICE, ANCHOR, CATALOG, MID, account, act, integration
+from tests.factories import ALICE, ANCHOR, CATALOG, MID, account, act, act_on_account, integration
 
 END = utc(2026, 12, 21, 10)
 NEXT_END = utc(2027, 1, 21, 10)
@@ -528,14 +526,7 @@ def test_suspension_at_an_account_cancellation_records_the_reason():
 # ---- account ---------------------------------------------------------------------------------
 
 
-def run(subject, action, integrations=(), at=MID, **command):
-    return decide_account(
-        subject,
-        AccountCommand(action, ALICE, **command),
-        at,
-        integrations=integrations,
-        catalog=CATALOG,
-    )
+run = act_on_account
 
 
 def account_event(subject, detail_type, at=MID, **data):

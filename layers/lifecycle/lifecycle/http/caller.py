@@ -4,53 +4,14 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
-from lifecycle.rules.errors import BillingAccessRequired, DomainError
-from lifecycle.rules.model import Actor, user
+from lifecycle.ids import is_account_id
+from lifecycle.rules.errors import Unauthorized
+from lifecycle.usecases.caller import Caller
 
 BILLING_GROUP = "billing"
-# The whole string, through `fullmatch`: `$` would also match before a trailing newline, and
-# `acc_1\n` would be a tenant of its own.
-ACCOUNT_ID_PATTERN = r"acc_[0-9A-Za-z_]{1,64}"
-_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
-
-
-# Set when an answer was produced with billing access: a stored answer is replayed only to a
-# caller who has it still (api.md, idempotency).
-billing_used: ContextVar[bool] = ContextVar("billing_used", default=False)
-
-
-class Unauthorized(DomainError):
-    code = "unauthorized"
-    title = "Unauthorized"
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    account_id: str
-    user_id: str
-    billing_access: bool
-
-    @property
-    def actor(self) -> Actor:
-        return user(self.user_id)
-
-    def require_billing(self) -> None:
-        if not self.billing_access:
-            raise BillingAccessRequired(
-                "This action moves money or changes the subscription: ask a user with billing"
-                " access."
-            )
-        billing_used.set(True)
-
-
-def is_account_id(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None
 
 
 def parse_groups(value: Any) -> frozenset[str]:

@@ -17,9 +17,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.logging import correlation_paths
 
-from lifecycle import snapstart
-from lifecycle.http import bodies
-from lifecycle.http.caller import Caller, billing_used, caller_from_event
+from lifecycle.http import bodies, snapstart
+from lifecycle.http.caller import caller_from_event
 from lifecycle.http.problems import (
     PROBLEM_CONTENT_TYPE,
     RETRYABLE_CODES,
@@ -32,6 +31,7 @@ from lifecycle.ids import is_issued
 from lifecycle.observability import logger, metrics
 from lifecycle.rules.errors import DomainError
 from lifecycle.settings import settings
+from lifecycle.usecases.caller import Caller, billing_used
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_HEADER = "idempotency-key"

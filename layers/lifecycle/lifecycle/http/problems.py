@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lifecycle.rules.errors import DomainError
+from lifecycle.usecases.views import BulkItemResult, BulkResult, IntegrationView, ProblemView
 
 STATUS_BY_CODE: Mapping[str, int] = {
     "bad_request": 400,
@@ -75,6 +76,18 @@ def problem(code: str, detail: str, title: str | None = None, **extra: Any) -> d
 
 def from_domain_error(error: DomainError) -> dict[str, Any]:
     return problem(error.code, error.detail, error.title, **error.extra)
+
+
+def bulk_result(outcomes: Sequence[tuple[str, IntegrationView | DomainError]]) -> BulkResult:
+    """The bulk route's answer: each id's integration, or its refusal as a problem document."""
+    return BulkResult(
+        results=[
+            BulkItemResult(id=item, ok=True, integration=outcome)
+            if isinstance(outcome, IntegrationView)
+            else BulkItemResult(id=item, ok=False, error=ProblemView(**from_domain_error(outcome)))
+            for item, outcome in outcomes
+        ]
+    )
 
 
 def problem_response(

@@ -1,4 +1,6 @@
-"""Stripe behind the payments port: off-session PaymentIntents, reconciliation, portal, webhooks.
+"""Stripe behind the payments port: off-session PaymentIntents, reconciliation, refunds, the
+customer's payment method (Checkout, the portal). Stripe's webhooks are checked in
+`lifecycle.payments.stripe_webhooks`.
 
 `stripe` and the Powertools parameters utility are imported inside the functions that use them:
 importing `stripe` costs more than 100 ms, and most functions never talk to Stripe.
@@ -7,12 +9,11 @@ importing `stripe` costs more than 100 ms, and most functions never talk to Stri
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.payments.port import (
@@ -23,7 +24,7 @@ from lifecycle.payments.port import (
     RefundResult,
     SetupResult,
 )
-from lifecycle.settings import secret_list, secure_parameter
+from lifecycle.settings import secure_parameter
 
 if TYPE_CHECKING:
     from stripe import PaymentIntent, Refund, StripeClient, StripeError
@@ -47,26 +48,10 @@ MAX_NETWORK_RETRIES = 1
 # The SDK does not retry 429; these retries sleep at most 0.4 + 0.8 + 1.6 = 2.8 s in all.
 RATE_LIMIT_RETRIES = 3
 RATE_LIMIT_FIRST_DELAY_SECONDS = 0.4
-WEBHOOK_TOLERANCE_SECONDS = 300
-WEBHOOK_EVENT_ID_MAX_LENGTH = 255
 FAILURE_MESSAGE_MAX_LENGTH = 200
 LIST_PAGE_SIZE = 100
 
 logger = logging.getLogger(__name__)
-
-
-class WebhookRejected(Exception):
-    """A webhook delivery answered 400: nothing of it is processed or recorded."""
-
-
-class WebhookSignatureInvalid(WebhookRejected):
-    """The body is not signed with one of our webhook secrets, recently."""
-
-
-class WebhookEventInvalid(WebhookRejected):
-    """A signed body that is not an event we can process once: not a JSON object, no `type`,
-    or an `id` that is not a string of 1 to WEBHOOK_EVENT_ID_MAX_LENGTH characters (api.md;
-    the id becomes a DynamoDB key, whose limit is 2 KB)."""
 
 
 class StripePayments:
@@ -389,59 +374,6 @@ def worst_case_call_seconds() -> float:
         RATE_LIMIT_FIRST_DELAY_SECONDS * 2.0**n for n in range(RATE_LIMIT_RETRIES)
     )
     return tries * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sdk_sleeps + rate_limit_sleeps
-
-
-def webhook_secrets() -> list[str]:
-    """The webhook signing secrets (two during a rotation), comma-separated: env
-    `STRIPE_WEBHOOK_SECRETS` (local), else the SSM parameter named by
-    `STRIPE_WEBHOOK_SECRETS_PARAM`."""
-    return secret_list("STRIPE_WEBHOOK_SECRETS")
-
-
-def verify_webhook(
-    payload: bytes,
-    signature_header: str | None,
-    secrets: Sequence[str],
-    tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
-) -> dict[str, Any]:
-    """The event in `payload` once its `Stripe-Signature` matches one of `secrets` within
-    `tolerance` seconds of the wall clock; otherwise `WebhookSignatureInvalid`, and
-    `WebhookEventInvalid` when the signed body is not an event that can be recorded.
-
-    The signature covers the exact bytes received, so they are checked before any parsing."""
-    import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
-
-    if not secrets:
-        raise RuntimeError("no webhook secret configured")
-    if not signature_header:
-        raise WebhookSignatureInvalid("no Stripe-Signature header")
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise WebhookSignatureInvalid("the body is not UTF-8") from error
-    reason = "no secret matched"
-    for secret in secrets:
-        try:
-            # What `stripe.Webhook.construct_event` checks, without building an SDK object.
-            stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance)
-            break
-        except stripe.SignatureVerificationError as error:
-            reason = error.user_message or reason
-    else:
-        raise WebhookSignatureInvalid(reason)
-    try:
-        event = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        # RecursionError: thousands of nested brackets (signed by us, but still not an event).
-        raise WebhookEventInvalid("the signed body is not JSON") from error
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise WebhookEventInvalid("the signed body is not a Stripe event")
-    event_id = event.get("id")
-    if not isinstance(event_id, str) or not 1 <= len(event_id) <= WEBHOOK_EVENT_ID_MAX_LENGTH:
-        raise WebhookEventInvalid(
-            f"the event id is not a string of 1 to {WEBHOOK_EVENT_ID_MAX_LENGTH} characters"
-        )
-    return event
 
 
 _NO_CARD = PaymentResult(

@@ -28,6 +28,18 @@ class ValidationFailed(DomainError):
     title = "Validation failed"
 
 
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class InvalidCursor(DomainError):
+    """A list cursor this API did not issue for the caller's account and that list."""
+
+    code = "invalid_cursor"
+    title = "Invalid cursor"
+
+
 class NotFound(DomainError):
     code = "not_found"
     title = "Not found"

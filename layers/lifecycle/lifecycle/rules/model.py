@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Any
 
 from lifecycle.rules.calendar import format_instant
-from lifecycle.rules.catalog import Catalog
 
 
 class Status(StrEnum):
@@ -258,11 +257,6 @@ class AccountDecision:
     activity: tuple[HistoryEntry, ...] = ()
     charge: ChargeRequest | None = None
     noop: bool = False
-
-
-def fees_of(integration: Integration, catalog: Catalog) -> tuple[int, int]:
-    """(monthly fee, frozen fee) of an integration, from the catalog."""
-    return catalog.monthly_fee(integration.plan), catalog.frozen_fee
 
 
 def renewal_fee(status: Status, monthly_fee: int, frozen_fee: int) -> int | None:

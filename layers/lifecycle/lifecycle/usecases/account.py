@@ -6,18 +6,6 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from lifecycle.http import cursors
-from lifecycle.http.caller import Caller
-from lifecycle.http.models import (
-    AccountView,
-    ActivityView,
-    ChargePage,
-    ChargeView,
-    PortalView,
-    QuoteView,
-    UpcomingCharge,
-    UpcomingCharges,
-)
 from lifecycle.ids import new_id
 from lifecycle.observability import record_events
 from lifecycle.rules.account import AccountAction, AccountCommand, decide_account
@@ -41,9 +29,23 @@ from lifecycle.rules.quotes import (
     check_quote,
 )
 from lifecycle.store.repository import ACCOUNT_SUBJECT, TRANSACTION_LIMIT, Expect
+from lifecycle.usecases import cursors
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.charging import Purchase, buy, paid_through, write_offs
 from lifecycle.usecases.services import Services
-from lifecycle.usecases.views import free_quote, history_items, quote_view
+from lifecycle.usecases.views import (
+    AccountView,
+    ActivityView,
+    ChargePage,
+    ChargeView,
+    PortalView,
+    QuoteView,
+    UpcomingCharge,
+    UpcomingCharges,
+    free_quote,
+    history_items,
+    quote_view,
+)
 
 # Writes per resumed integration in the reactivation transaction: state, history, event.
 _WRITES_PER_INTEGRATION = 3

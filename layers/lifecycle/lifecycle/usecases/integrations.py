@@ -7,21 +7,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from lifecycle.http import cursors
-from lifecycle.http.caller import Caller
-from lifecycle.http.models import (
-    Bulk,
-    BulkItemResult,
-    BulkResult,
-    CreateIntegration,
-    HistoryView,
-    IntegrationPage,
-    IntegrationView,
-    ProblemView,
-    QuoteView,
-    Settings,
-)
-from lifecycle.http.problems import from_domain_error
 from lifecycle.ids import is_issued, new_id
 from lifecycle.observability import record_events
 from lifecycle.rules.account import reopen_for_create
@@ -58,10 +43,22 @@ from lifecycle.rules.model import (
 from lifecycle.rules.paid import CreatePaid, PaidAction, ReinstatePaid, UnfreezePaid, ledger_key
 from lifecycle.rules.quotes import Quote, QuoteLine, build_quote, check_quote, reactivation_line
 from lifecycle.store.repository import ACCOUNT_SUBJECT, Expect
+from lifecycle.usecases import cursors
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.charging import Purchase, buy, paid_through, write_offs
+from lifecycle.usecases.requests import Bulk, CreateIntegration, Settings
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.settlement import account_settlement
-from lifecycle.usecases.views import free_quote, history_items, integration_view, quote_view
+from lifecycle.usecases.views import (
+    HistoryView,
+    IntegrationPage,
+    IntegrationView,
+    QuoteView,
+    free_quote,
+    history_items,
+    integration_view,
+    quote_view,
+)
 
 SETTINGS_MAX_BYTES = 64 * 1024
 BULK_MAX_IDS = 100
@@ -404,12 +401,17 @@ def history(services: Services, caller: Caller, integration_id: str) -> HistoryV
     )
 
 
-def bulk(services: Services, caller: Caller, body: Bulk) -> BulkResult:
-    """Each id is its own transition: one failing item never fails the others."""
+BulkOutcome = tuple[str, IntegrationView | DomainError]
+
+
+def bulk(services: Services, caller: Caller, body: Bulk) -> list[BulkOutcome]:
+    """Each id is its own transition: one failing item never fails the others. Each id's
+    outcome is its integration's view or the domain error that refused it (`lifecycle.http`
+    makes those problem documents)."""
     ids = list(dict.fromkeys(body.ids))
     if len(ids) > BULK_MAX_IDS:
         raise TooLarge(f"At most {BULK_MAX_IDS} integrations per request.", limit=BULK_MAX_IDS)
-    results = []
+    results: list[BulkOutcome] = []
     for integration_id in ids:
         try:
             if body.action == "freeze":
@@ -425,11 +427,7 @@ def bulk(services: Services, caller: Caller, body: Bulk) -> BulkResult:
                 )
             else:
                 view = reactivate(services, caller, integration_id, None)
-            results.append(BulkItemResult(id=integration_id, ok=True, integration=view))
+            results.append((integration_id, view))
         except DomainError as error:
-            results.append(
-                BulkItemResult(
-                    id=integration_id, ok=False, error=ProblemView(**from_domain_error(error))
-                )
-            )
-    return BulkResult(results=results)
+            results.append((integration_id, error))
+    return results

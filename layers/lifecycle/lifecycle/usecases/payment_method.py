@@ -22,15 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from lifecycle.http.caller import Caller, is_account_id
-from lifecycle.http.models import CheckoutView
+from lifecycle.ids import is_account_id
 from lifecycle.observability import record_events
 from lifecycle.payments.port import CustomerState
 from lifecycle.rules.errors import Conflict, NotFound
 from lifecycle.rules.model import STRIPE, Account, Decision
 from lifecycle.rules.payment_method import payment_method_changed, retries_now, retry_now
 from lifecycle.store.repository import TRANSACTION_LIMIT
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
+from lifecycle.usecases.views import CheckoutView
 
 EVENTS = ("checkout.session.completed", "customer.updated", "payment_method.detached")
 _ATTEMPTS = 5

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lifecycle.documents.receipts import receipt_of, render_html, render_pdf
-from lifecycle.http.caller import Caller
 from lifecycle.ids import is_issued
 from lifecycle.rules.errors import NotFound
 from lifecycle.settings import settings
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
 
 PDF = "application/pdf"

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lifecycle.directory.port import InvalidEmail, UserAlreadyExists
-from lifecycle.http.caller import Caller
-from lifecycle.http.models import UserPage, UserView
 from lifecycle.ids import is_issued, new_id
 from lifecycle.observability import record_events
 from lifecycle.rules.calendar import format_instant
@@ -34,7 +32,9 @@ from lifecycle.rules.users import (
     set_billing_access,
 )
 from lifecycle.store.repository import LoginTaken, NoBillingUserLeft
+from lifecycle.usecases.caller import Caller
 from lifecycle.usecases.services import Services
+from lifecycle.usecases.views import UserPage, UserView
 
 _ATTEMPTS = 5
 _NOT_FOUND = "There is no such user in this account."

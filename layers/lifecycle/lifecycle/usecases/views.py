@@ -1,31 +1,194 @@
-"""Domain objects to the API's response models."""
+"""The dashboard API's response models (api.md) and the domain objects mapped to them.
+
+The use cases answer with these; the OpenAPI document is generated from them and
+`lifecycle.usecases.requests`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from lifecycle.http.models import (
-    CancellationView,
-    HistoryItem,
-    IntegrationView,
-    NextCharge,
-    QuoteLineView,
-    QuoteView,
-    ScheduledChange,
-)
+from pydantic import BaseModel, ConfigDict, Field
+
 from lifecycle.rules.calendar import format_instant
 from lifecycle.rules.catalog import Catalog
 from lifecycle.rules.model import (
     GRACE_PERIOD,
     AccountStatus,
     BillingState,
+    CancelReason,
     HistoryEntry,
     Integration,
     Status,
     renewal_fee,
 )
 from lifecycle.rules.quotes import Quote, QuoteLine
+
+
+class ApiModel(BaseModel):
+    """Every model of the API. Validators and serializers are built on first use, not at import
+    (`defer_build`): a function builds the models of its own routes, when a route needs them,
+    rather than all of them on every cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ScheduledChange(ApiModel):
+    action: Literal["freeze", "cancel", "suspend"]
+    effective_at: str
+
+
+class NextCharge(ApiModel):
+    amount: int
+    at: str
+
+
+class CancellationView(ApiModel):
+    reason: CancelReason
+    comment: str | None
+    requested_at: str
+
+
+class IntegrationView(ApiModel):
+    id: str
+    name: str
+    supplier: str
+    channel: str
+    plan: str
+    status: str
+    billing_state: str
+    sync_enabled: bool
+    monthly_fee: int
+    frozen_fee: int
+    currency: str
+    current_period_start: str
+    current_period_end: str
+    scheduled_change: ScheduledChange | None
+    next_charge: NextCharge | None
+    cancellation: CancellationView | None
+    suspension_reason: str | None
+    settings: dict[str, Any] | None = Field(
+        description="The settings documents; null in list pages (read one integration for them)."
+    )
+    created_at: str
+    version: int
+
+
+class IntegrationPage(ApiModel):
+    items: list[IntegrationView]
+    next_cursor: str | None
+
+
+class QuoteLineView(ApiModel):
+    integration_id: str
+    description: str
+    amount: int
+    period_start: str
+    period_end: str
+
+
+class QuoteView(ApiModel):
+    id: str | None
+    amount: int
+    currency: str
+    lines: list[QuoteLineView]
+    expires_at: str | None
+
+
+class HistoryItem(ApiModel):
+    at: str
+    type: str
+    actor: str
+    details: dict[str, Any]
+
+
+class HistoryView(ApiModel):
+    items: list[HistoryItem]
+
+
+class ProblemView(ApiModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: int
+    code: str
+    title: str
+    detail: str
+
+
+class BulkItemResult(ApiModel):
+    id: str
+    ok: bool
+    integration: IntegrationView | None = None
+    error: ProblemView | None = None
+
+
+class BulkResult(ApiModel):
+    results: list[BulkItemResult]
+
+
+class AccountView(ApiModel):
+    id: str
+    status: str
+    currency: str
+    billing_access: bool
+    counts: dict[str, int]
+    next_renewal_at: str | None
+    has_payment_method: bool
+
+
+class UpcomingCharge(ApiModel):
+    integration_id: str
+    at: str
+    amount: int
+    description: str
+
+
+class UpcomingCharges(ApiModel):
+    items: list[UpcomingCharge]
+    total: int
+
+
+class ActivityView(ApiModel):
+    items: list[HistoryItem]
+
+
+class ChargeView(ApiModel):
+    id: str
+    amount: int
+    currency: str
+    status: str
+    description: str
+    integration_ids: list[str]
+    created_at: str
+    stripe_payment_intent: str | None
+    # Set once the charge succeeded (it has a receipt: GET /v1/account/charges/{id}/receipt).
+    receipt_number: str | None = None
+
+
+class ChargePage(ApiModel):
+    items: list[ChargeView]
+    next_cursor: str | None
+
+
+class PortalView(ApiModel):
+    url: str
+
+
+class CheckoutView(ApiModel):
+    url: str = Field(description="A Stripe Checkout Session (setup mode): send the browser there.")
+
+
+class UserView(ApiModel):
+    id: str
+    email: str
+    billing_access: bool
+    status: Literal["invited", "active"]
+    created_at: str
+
+
+class UserPage(ApiModel):
+    items: list[UserView]
 
 
 def scheduled_change(

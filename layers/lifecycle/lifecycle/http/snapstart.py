@@ -64,11 +64,11 @@ def before_snapshot(warm: Callable[[], None]) -> None:
 
 def refresh() -> None:
     """After a restore: fresh randomness, and no socket of the snapshot reused."""
-    from lifecycle import publishing  # noqa: PLC0415
-    from lifecycle.store import repository  # noqa: PLC0415
+    from lifecycle.store import table  # noqa: PLC0415
+    from lifecycle.usecases import publishing  # noqa: PLC0415
 
     random.seed()
-    for build in (repository.default_client, publishing.default_client):
+    for build in (table.default_client, publishing.default_client):
         if build.cache_info().currsize:
             with contextlib.suppress(Exception):
                 build()._endpoint.http_session.close()  # botocore: the pool

@@ -21,7 +21,7 @@ import hmac
 import re
 
 from lifecycle.ids import is_issued
-from lifecycle.rules.errors import DomainError
+from lifecycle.rules.errors import InvalidCursor
 from lifecycle.settings import secret_list
 
 SECRETS_VARIABLE = "CURSOR_SECRETS"
@@ -33,11 +33,6 @@ _TAG_BYTES = 16  # 128 bits of the HMAC: forging one is out of reach
 # base64url without padding: an id of at most 64 characters of at most 4 bytes each, a dot and
 # the 16-byte tag in 22 characters.
 _CURSOR = re.compile(r"(?P<id>[A-Za-z0-9_-]{2,342})\.(?P<tag>[A-Za-z0-9_-]{22})")
-
-
-class InvalidCursor(DomainError):
-    code = "invalid_cursor"
-    title = "Invalid cursor"
 
 
 def issue(list_name: str, account_id: str, last_id: str | None) -> str | None:

@@ -1,4 +1,6 @@
-"""Calling the API functions the way API Gateway does, for tests."""
+"""The API's routes called in this process the way API Gateway calls them: an HTTP API event for
+a route, with a user's claims, handed to the real `lambda_handler` of the function
+template.yaml routes it to (the tests, `bench.api`)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from local.events import Json, LambdaContext, http_api_event
-from local.gateway import route_table
-
-__all__ = ["LambdaContext", "claims", "http_event", "invoke", "route_table"]
+from local.template import route_table
 
 
 def claims(account_id: str = "acc_1", user_id: str = "user_1", billing: bool = True) -> Json:

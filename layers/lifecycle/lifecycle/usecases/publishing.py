@@ -19,11 +19,10 @@ from lifecycle.clock import Clock
 from lifecycle.observability import logger
 from lifecycle.rules.calendar import parse_instant
 from lifecycle.settings import settings
-from lifecycle.store import items
+from lifecycle.store import items, keys
 from lifecycle.store.repository import Store
 
 SOURCE = "integrations.lifecycle"
-OUTBOX_PREFIX = "OUTBOX#"
 # PutEvents limits: at most 10 entries, and their sizes (counted as EventBridge counts them,
 # see `entry_size`) at most 256 KB in all.
 MAX_ENTRIES = 10
@@ -73,7 +72,7 @@ def is_outbox_insert(record: StreamRecord) -> bool:
     if record.get("eventName") != "INSERT":
         return False
     image = record.get("dynamodb", {}).get("NewImage") or {}
-    return str(image.get("SK", {}).get("S", "")).startswith(OUTBOX_PREFIX)
+    return keys.is_outbox(str(image.get("SK", {}).get("S", "")))
 
 
 def entry_size(entry: Mapping[str, Any]) -> int:

@@ -22,7 +22,7 @@ import time
 import traceback
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,6 +119,53 @@ def delete_messages(sqs: Any, url: str, messages: Sequence[Mapping[str, Any]]) -
                 for index, message in enumerate(messages)
             ],
         )
+
+
+def rule_queue(
+    events: Any,
+    sqs: Any,
+    bus_name: str,
+    *,
+    rule: str,
+    queue: str,
+    pattern: Mapping[str, Any],
+    target_id: str,
+) -> str:
+    """A rule on the bus (moto) whose target is a new queue; the queue's URL."""
+    url: str = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name=rule, EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED"
+    )
+    # The event as EventBridge delivers it (`<aws.events.event.json>`): moto's default
+    # transformer rebuilds it from ten JSONPath expressions, parsed anew for every event.
+    target = {
+        "Id": target_id,
+        "Arn": arn,
+        "InputTransformer": {
+            "InputPathsMap": {"id": "$.id"},
+            "InputTemplate": "<aws.events.event.json>",
+        },
+    }
+    events.put_targets(Rule=rule, EventBusName=bus_name, Targets=[target])
+    return url
+
+
+def received_events(sqs: Any, url: str) -> Iterator[list[dict[str, Any]]]:
+    """The events a rule's queue holds, a receive's worth (at most 10) at a time, until it is
+    empty. A batch's messages are deleted once the caller asks for the next batch (an error
+    while it handles them leaves them on the queue)."""
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages")
+        if not messages:
+            return
+        events = [json.loads(message["Body"]) for message in messages]
+        for event in events:
+            event.pop("ingestion-time", None)  # moto's own
+        yield events
+        delete_messages(sqs, url, messages)
 
 
 class QueueSource:
@@ -436,27 +483,15 @@ class EventLog:
     def __init__(self, events: Any, sqs: Any, bus_name: str, log_file: Path) -> None:
         self.sqs = sqs
         self.log_file = log_file
-        self.url = sqs.create_queue(QueueName="LocalEventLog")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name=self.RULE,
-            EventBusName=bus_name,
-            EventPattern=json.dumps({"account": [ACCOUNT_ID]}),
-            State="ENABLED",
+        self.url = rule_queue(
+            events,
+            sqs,
+            bus_name,
+            rule=self.RULE,
+            queue="LocalEventLog",
+            pattern={"account": [ACCOUNT_ID]},
+            target_id="log",
         )
-        # The event as EventBridge delivers it (`<aws.events.event.json>`): moto's default
-        # transformer rebuilds it from ten JSONPath expressions, parsed anew for every event.
-        target = {
-            "Id": "log",
-            "Arn": arn,
-            "InputTransformer": {
-                "InputPathsMap": {"id": "$.id"},
-                "InputTemplate": "<aws.events.event.json>",
-            },
-        }
-        events.put_targets(Rule=self.RULE, EventBusName=bus_name, Targets=[target])
         self._lock = threading.Lock()
         self._items: list[dict[str, Any]] = []
         if log_file.exists():
@@ -467,20 +502,13 @@ class EventLog:
         """Move what reached the queue into the log; the number of events added."""
         with self._lock:
             added = 0
-            while True:
-                messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
-                    "Messages"
-                )
-                if not messages:
-                    return added
-                events = [json.loads(message["Body"]) for message in messages]
+            for events in received_events(self.sqs, self.url):
                 with self.log_file.open("a", encoding="utf-8") as handle:
                     for event in events:
-                        event.pop("ingestion-time", None)  # moto's own
                         handle.write(json.dumps(event, separators=(",", ":")) + "\n")
                 self._items += events
-                delete_messages(self.sqs, self.url, messages)
                 added += len(events)
+            return added
 
     def items(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -643,29 +671,14 @@ class RuleSource:
         self.dead_letter_url = dead_letter_url
         self.invoke = invoke
         rule = f"local-{self.function}-{target.name}"
-        self.url = sqs.create_queue(QueueName=rule)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name=rule,
-            EventBusName=bus_name,
-            EventPattern=json.dumps(target.pattern),
-            State="ENABLED",
-        )
-        events.put_targets(
-            Rule=rule,
-            EventBusName=bus_name,
-            Targets=[
-                {
-                    "Id": "function",
-                    "Arn": arn,
-                    "InputTransformer": {
-                        "InputPathsMap": {"id": "$.id"},
-                        "InputTemplate": "<aws.events.event.json>",
-                    },
-                }
-            ],
+        self.url = rule_queue(
+            events,
+            sqs,
+            bus_name,
+            rule=rule,
+            queue=rule,
+            pattern=target.pattern,
+            target_id="function",
         )
         limit = concurrency_limits().get(self.function, 0)
         self.concurrency = max(1, limit or 2)
@@ -676,18 +689,10 @@ class RuleSource:
         """Invoke the function for every event the rule matched so far; the number handled."""
         handled = 0
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="rule") as pool:
-            while True:
-                messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
-                    "Messages"
-                )
-                if not messages:
-                    return handled
-                events = [json.loads(message["Body"]) for message in messages]
-                for event in events:
-                    event.pop("ingestion-time", None)  # moto's own
+            for events in received_events(self.sqs, self.url):
                 list(pool.map(self._invoke_async, events))
-                delete_messages(self.sqs, self.url, messages)
-                handled += len(messages)
+                handled += len(events)
+        return handled
 
     def _invoke_async(self, event: dict[str, Any]) -> None:
         error: dict[str, Any] = {}

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from lifecycle.rules.errors import Conflict
@@ -22,6 +21,7 @@ from lifecycle.usecases.signup import sign_up
 from local import userpool
 from local.auth import DEFAULT_TTL_SECONDS, Issuer
 from local.gateway import Invoke
+from local.http_json import request_json
 from local.userpool import LocalPool
 
 Card = Literal["ok", "declined"]
@@ -37,11 +37,10 @@ class SignedUp:
 
 
 @dataclass(frozen=True, slots=True)
-class NewAccount:
-    account_id: str
+class NewAccount(SignedUp):
+    """A sign-up whose account then got a card: its Stripe customer."""
+
     stripe_customer_id: str
-    user_id: str
-    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +111,7 @@ class Accounts:
         self.swap_card(signed_up.account_id, card)
         account = self.store.get_account(signed_up.account_id)
         assert account is not None
-        return NewAccount(
-            account_id=account.id,
-            stripe_customer_id=account.stripe_customer_id or "",
-            user_id=signed_up.user_id,
-            token=signed_up.token,
-        )
+        return NewAccount(**asdict(signed_up), stripe_customer_id=account.stripe_customer_id or "")
 
     def swap_card(self, account_id: str, card: Card) -> bool:
         """Make `card` the account's default card the way production does: a billing user's
@@ -151,18 +145,14 @@ def call_api(
     base: str, method: str, path: str, body: dict[str, Any] | None, token: str
 ) -> dict[str, Any]:
     """A call to the stack's own API (the gateway, the real handlers) with a bearer token."""
-    request = urllib.request.Request(  # noqa: S310 - our own local API
+    return request_json(
         f"{base}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
         method=method,
+        data=json.dumps(body).encode() if body is not None else None,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=60,
+        what=f"{method} {path}",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            answer: dict[str, Any] = json.load(response)
-            return answer
-    except urllib.error.HTTPError as error:
-        raise RuntimeError(f"{method} {path}: {error.code} {error.read()!r}") from error
 
 
 def _complete_checkout(url: str, card: Card) -> None:

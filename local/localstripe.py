@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
+
+from local.http_json import request_json
 
 # localstripe accepts any key that starts with `sk_`.
 SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - not a secret: any sk_ key works
@@ -128,21 +129,17 @@ def _request(
         url = f"{url}?{query}" if query else url
     else:
         data = query.encode()
-    request = urllib.request.Request(  # noqa: S310 - local http only
+    return request_json(
         url,
-        data=data,
         method=method,
+        data=data,
         headers={
             "Authorization": f"Bearer {SECRET_KEY}",
             "Content-Type": "application/x-www-form-urlencoded",
         },
+        timeout=10,
+        what=f"localstripe {method} {path}",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            answer: dict[str, Any] = json.load(response)
-            return answer
-    except urllib.error.HTTPError as error:
-        raise RuntimeError(f"localstripe {method} {path}: {error.code} {error.read()!r}") from error
 
 
 def _flatten(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:

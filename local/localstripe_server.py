@@ -341,22 +341,16 @@ def _add_billing_portal(app: Any, server: Any, resources: Any, user_error: Any) 
         if session is None:
             return web.Response(status=404, text="This billing portal session has expired.")
         card = _card_on_file(resources, session["customer"])
-        back = session.get("return_url") or ""
-        link = (
-            f'<p><a href="{html.escape(back)}">Return to the dashboard</a></p>'
-            if back.startswith(("http://", "https://"))
-            else ""
-        )
-        body = (
-            "<!doctype html><html lang=en><meta charset=utf-8>"
-            "<title>Billing portal (local)</title>"
-            "<h1>Billing portal (local)</h1>"
-            f"<p>Customer {html.escape(session['customer'])}.</p>"
+        body = _stand_in_page(
+            title="Billing portal (local)",
+            heading="Billing portal (local)",
+            content=f"<p>Customer {html.escape(session['customer'])}.</p>"
             f"<p>Card on file: {html.escape(card)}.</p>"
             "<p>localstripe has no billing portal: this page stands in for Stripe's. To change "
             "the card locally, <code>PUT /_local/accounts/{account_id}/card</code> with "
-            '<code>{"card": "ok"}</code> or <code>{"card": "declined"}</code>.</p>'
-            f"{link}</html>"
+            '<code>{"card": "ok"}</code> or <code>{"card": "declined"}</code>.</p>',
+            back=session.get("return_url"),
+            back_label="Return to the dashboard",
         )
         return web.Response(text=body, content_type="text/html")
 
@@ -473,20 +467,14 @@ def _add_checkout(app: Any, server: Any, resources: Any, user_error: Any) -> Non
             f' value="{card}"><button type="submit">{label}</button></form>'
             for card, label in (("ok", "Add a test card"), ("declined", "Add a declining card"))
         )
-        back = session.get("cancel_url") or ""
-        cancel = (
-            f'<p><a href="{html.escape(back)}">Cancel and return</a></p>'
-            if back.startswith(("http://", "https://"))
-            else ""
-        )
-        body = (
-            "<!doctype html><html lang=en><meta charset=utf-8>"
-            "<title>Add a payment method (local Checkout)</title>"
-            "<h1>Add a payment method</h1>"
-            "<p>localstripe has no Checkout: this page stands in for Stripe's. The test card"
-            " (4242 4242 4242 4242) pays; the declining card is saved, then every charge on it"
-            " is declined.</p>"
-            f"{forms}{cancel}</html>"
+        body = _stand_in_page(
+            title="Add a payment method (local Checkout)",
+            heading="Add a payment method",
+            content="<p>localstripe has no Checkout: this page stands in for Stripe's. The test"
+            " card (4242 4242 4242 4242) pays; the declining card is saved, then every charge on"
+            f" it is declined.</p>{forms}",
+            back=session.get("cancel_url"),
+            back_label="Cancel and return",
         )
         return web.Response(text=body, content_type="text/html")
 
@@ -524,6 +512,21 @@ def _add_checkout(app: Any, server: Any, resources: Any, user_error: Any) -> Non
     app.router.add_post("/v1/checkout/sessions", create)
     app.router.add_get("/_config/checkout/{id}", page)
     app.router.add_post("/_config/checkout/{id}/complete", complete)
+
+
+def _stand_in_page(title: str, heading: str, content: str, back: Any, back_label: str) -> str:
+    """A page of Stripe's that localstripe lacks, as this server stands in for it: `content` is
+    HTML; `back`, the URL the session was given to return to, is linked when it is a web
+    address."""
+    link = (
+        f'<p><a href="{html.escape(back)}">{back_label}</a></p>'
+        if isinstance(back, str) and back.startswith(("http://", "https://"))
+        else ""
+    )
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{title}</title><h1>{heading}</h1>{content}{link}</html>"
+    )
 
 
 def _public(session: dict[str, Any]) -> dict[str, Any]:

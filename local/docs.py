@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from lifecycle.store.keys import data_model_table
@@ -33,8 +34,7 @@ def _n(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _api_round_trips(results: Figures, simulation: Figures) -> str:
-    api = results["api"]
+def _api_round_trips(api: Figures) -> str:
     trips = {name: figures["dynamodb_round_trips"] for name, figures in api.items()}
     return (
         f"Measured round trips (`make bench`, `api`): freeze {trips['freeze']}, cancel"
@@ -45,8 +45,7 @@ def _api_round_trips(results: Figures, simulation: Figures) -> str:
     )
 
 
-def _due_index(results: Figures, simulation: Figures) -> str:
-    renewals = results["renewals"]
+def _due_index(renewals: Figures) -> str:
     return (
         f"(measured, `make bench`, `renewals`: {renewals['index_items_read_big']:,} index"
         f" entries read for {renewals['due']:,} due among {renewals['total']:,}; the query time"
@@ -55,8 +54,7 @@ def _due_index(results: Figures, simulation: Figures) -> str:
     )
 
 
-def _renewals(results: Figures, simulation: Figures) -> str:
-    r = results["renewals"]
+def _renewals(r: Figures) -> str:
     ceiling = r["dynamodb_local_ceiling"]
     before = r["before_issue_17"]
     replayed = r["before_issue_17_shape_replayed"]
@@ -82,34 +80,46 @@ def _renewals(results: Figures, simulation: Figures) -> str:
     )
 
 
-def _first_request(results: Figures, simulation: Figures) -> str:
-    first = results["first_request"]
-    lines = [
-        f"Baseline (a fresh process that imports boto3, makes a DynamoDB client and does one"
-        f" GetItem): {first['baseline_ms']:.0f} ms; a SnapStart restore is assumed to take"
-        f" {first['snapstart_restore_ms_assumed']:.0f} ms.",
-        "",
-        "| function | first request (ms) | ratio to baseline | after a SnapStart restore:"
-        " request + restore (ms) | ratio |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+def _table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table: its header, the line under it, a line a row."""
+    lines = [columns, ["---"] * len(columns), *rows]
+    return "".join(f"| {' | '.join(str(cell) for cell in line)} |\n" for line in lines)
+
+
+def _first_request(first: Figures) -> str:
+    restore = first["snapstart_restore_ms_assumed"]
+    rows = []
     for logical_id, figures in sorted(first["functions"].items()):
-        name = logical_id.removesuffix("Function")
         restored = ""
         if "snapstart_request_ms" in figures:
-            restored = (
-                f"{figures['snapstart_request_ms']:.0f} +"
-                f" {first['snapstart_restore_ms_assumed']:.0f}"
+            restored = f"{figures['snapstart_request_ms']:.0f} + {restore:.0f}"
+        rows.append(
+            (
+                logical_id.removesuffix("Function"),
+                f"{figures['first_request_ms']:.0f}",
+                figures["ratio"],
+                restored,
+                figures.get("snapstart_ratio", ""),
             )
-        lines.append(
-            f"| {name} | {figures['first_request_ms']:.0f} | {figures['ratio']} | {restored} |"
-            f" {figures.get('snapstart_ratio', '')} |"
         )
-    return "\n".join(lines) + "\n"
+    return (
+        f"Baseline (a fresh process that imports boto3, makes a DynamoDB client and does one"
+        f" GetItem): {first['baseline_ms']:.0f} ms; a SnapStart restore is assumed to take"
+        f" {restore:.0f} ms.\n\n"
+    ) + _table(
+        (
+            "function",
+            "first request (ms)",
+            "ratio to baseline",
+            "after a SnapStart restore: request + restore (ms)",
+            "ratio",
+        ),
+        rows,
+    )
 
 
-def _memory(results: Figures, simulation: Figures) -> str:
-    sizes = results["memory"]["sizes_mb"]
+def _memory(memory: Figures) -> str:
+    sizes = memory["sizes_mb"]
     return (
         f"(about {sizes['1024']['measured']['cold_start_ms'] / 1000:.1f} s at 1,024 MB,"
         f" {sizes['256']['measured']['cold_start_ms'] / 1000:.1f} s at 256: `make bench`,"
@@ -117,8 +127,7 @@ def _memory(results: Figures, simulation: Figures) -> str:
     )
 
 
-def _simulation_check(results: Figures, simulation: Figures) -> str:
-    check = simulation["bench_month_check"]
+def _simulation_check(check: Figures) -> str:
     return (
         f"Checked against `make bench-month` on its input ({check['input']}): predicted"
         f" {check['predicted_renewals_per_second']} renewals/s, measured"
@@ -127,28 +136,41 @@ def _simulation_check(results: Figures, simulation: Figures) -> str:
     )
 
 
-def _simulation(results: Figures, simulation: Figures) -> str:
-    lines = [
-        "| budget | worst day | due | lateness p50 / p99 / max (min) | enqueues per renewal |"
-        " charges per renewal (sample) | hottest partition | $ per 1M renewals | $ a month |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, scenario in simulation["scenarios"].items():
+def _simulation(scenarios: Figures) -> str:
+    rows = []
+    for name, scenario in scenarios.items():
         day = scenario["worst_day"]
         charges = scenario["charges_per_renewal"]
-        lateness = " / ".join(f"{day[f'lateness_{p}_s'] / 60:.1f}" for p in ("p50", "p99", "max"))
-        lines.append(
-            f"| {name} ({scenario['scenario']['concurrency']} workers) | {day['day']} |"
-            f" {day['due']:,} | {lateness} | {day['enqueues_per_renewal']} |"
-            f" {charges['value']} ({charges['renewed_periods']:,} periods) |"
-            f" {day['hottest_partition_share']:.0%} ({day['hottest_partition']}) |"
-            f" {scenario['cost']['per_1m_renewals_usd']} | {scenario['cost']['month_usd']} |"
+        rows.append(
+            (
+                f"{name} ({scenario['scenario']['concurrency']} workers)",
+                day["day"],
+                f"{day['due']:,}",
+                " / ".join(f"{day[f'lateness_{p}_s'] / 60:.1f}" for p in ("p50", "p99", "max")),
+                day["enqueues_per_renewal"],
+                f"{charges['value']} ({charges['renewed_periods']:,} periods)",
+                f"{day['hottest_partition_share']:.0%} ({day['hottest_partition']})",
+                scenario["cost"]["per_1m_renewals_usd"],
+                scenario["cost"]["month_usd"],
+            )
         )
-    return "\n".join(lines) + "\n"
+    return _table(
+        (
+            "budget",
+            "worst day",
+            "due",
+            "lateness p50 / p99 / max (min)",
+            "enqueues per renewal",
+            "charges per renewal (sample)",
+            "hottest partition",
+            "$ per 1M renewals",
+            "$ a month",
+        ),
+        rows,
+    )
 
 
-def _month(results: Figures, simulation: Figures) -> str:
-    m = results["month"]
+def _month(m: Figures) -> str:
     cpu = m["cpu_seconds_during_month"]
     return (
         f"How long it takes (`make bench-month`, `month` in bench/results.json): 20 days with"
@@ -167,24 +189,24 @@ def _month(results: Figures, simulation: Figures) -> str:
     )
 
 
-RENDERERS: Mapping[str, Callable[[Figures, Figures], str]] = {
-    "bench:api-round-trips": _api_round_trips,
-    "bench:due-index": _due_index,
-    "bench:renewals": _renewals,
-    "bench:first-request": _first_request,
-    "bench:memory": _memory,
-    "bench:simulation": _simulation,
-    "bench:simulation-check": _simulation_check,
-    "bench:month": _month,
+# Each `bench:*` block: the file and the section of it that its renderer writes from.
+RENDERERS: Mapping[str, tuple[Path, str, Callable[[Figures], str]]] = {
+    "bench:api-round-trips": (RESULTS, "api", _api_round_trips),
+    "bench:due-index": (RESULTS, "renewals", _due_index),
+    "bench:renewals": (RESULTS, "renewals", _renewals),
+    "bench:first-request": (RESULTS, "first_request", _first_request),
+    "bench:memory": (RESULTS, "memory", _memory),
+    "bench:simulation": (SIMULATION, "scenarios", _simulation),
+    "bench:simulation-check": (SIMULATION, "bench_month_check", _simulation_check),
+    "bench:month": (RESULTS, "month", _month),
 }
 
 
 def render(name: str) -> str:
     if name == "keys:data-model":
         return data_model_table()
-    results = json.loads(RESULTS.read_text(encoding="utf-8"))
-    simulation = json.loads(SIMULATION.read_text(encoding="utf-8"))
-    return RENDERERS[name](results, simulation)
+    source, section, write = RENDERERS[name]
+    return write(json.loads(source.read_text(encoding="utf-8"))[section])
 
 
 def rewrite(text: str) -> str:

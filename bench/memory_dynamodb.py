@@ -156,27 +156,13 @@ class MemoryDynamoDB:
         return response
 
     def put_item(self, **put: Any) -> Any:
-        self.calls["PutItem"] += 1
-        with self._lock:
-            self._check(put, self.items.get(self._k(put["Item"])), "PutItem")
-            self._apply_put(put, transactional=False)
-        return {}
+        return self._write_item("Put", put)
 
     def update_item(self, **update: Any) -> Any:
-        self.calls["UpdateItem"] += 1
-        with self._lock:
-            current = self.items.get(self._k(update["Key"]))
-            self._check(update, current, "UpdateItem")
-            self._apply_update(update, current, transactional=False)
-        return {}
+        return self._write_item("Update", update)
 
     def delete_item(self, **delete: Any) -> Any:
-        self.calls["DeleteItem"] += 1
-        with self._lock:
-            current = self.items.get(self._k(delete["Key"]))
-            self._check(delete, current, "DeleteItem")
-            self._apply_delete(delete["Key"], current, transactional=False)
-        return {}
+        return self._write_item("Delete", delete)
 
     def batch_write_item(self, *, RequestItems: Mapping[str, Any], **_: Any) -> Any:
         self.calls["BatchWriteItem"] += 1
@@ -196,9 +182,8 @@ class MemoryDynamoDB:
             reasons = []
             for action in TransactItems:
                 ((kind, body),) = action.items()
-                named = body["Item"] if kind == "Put" else body["Key"]
                 try:
-                    self._check(body, self.items.get(self._k(named)), kind)
+                    self._check(body, self._current(kind, body), kind)
                     reasons.append({"Code": "None"})
                 except ClientError:
                     reasons.append({"Code": "ConditionalCheckFailed"})
@@ -212,15 +197,8 @@ class MemoryDynamoDB:
                 )
             for action in TransactItems:
                 ((kind, body),) = action.items()
-                if kind == "Put":
-                    self._apply_put(body, transactional=True)
-                elif kind == "Update":
-                    self._apply_update(
-                        body, self.items.get(self._k(body["Key"])), transactional=True
-                    )
-                elif kind == "Delete":
-                    gone = body["Key"]
-                    self._apply_delete(gone, self.items.get(self._k(gone)), transactional=True)
+                if kind in {"Put", "Update", "Delete"}:
+                    self._apply(kind, body, transactional=True)
                 else:  # ConditionCheck: a read unit, twice
                     self.units.add_read(f"table:{_value(body['Key']['PK'])}", 2)
         return {}
@@ -317,6 +295,29 @@ class MemoryDynamoDB:
         else:
             self.items[key] = after
         self._index(after, add=True)
+
+    def _write_item(self, kind: str, body: Mapping[str, Any]) -> Any:
+        """PutItem, UpdateItem or DeleteItem (`kind` Put, Update or Delete): the condition,
+        then the write."""
+        operation = f"{kind}Item"
+        self.calls[operation] += 1
+        with self._lock:
+            self._check(body, self._current(kind, body), operation)
+            self._apply(kind, body, transactional=False)
+        return {}
+
+    def _current(self, kind: str, body: Mapping[str, Any]) -> Item | None:
+        """The item a write of `kind` (Put, Update, Delete, ConditionCheck) names, if any."""
+        return self.items.get(self._k(body["Item"] if kind == "Put" else body["Key"]))
+
+    def _apply(self, kind: str, body: Mapping[str, Any], *, transactional: bool) -> None:
+        """A Put, Update or Delete whose condition held."""
+        if kind == "Put":
+            self._apply_put(body, transactional=transactional)
+        elif kind == "Update":
+            self._apply_update(body, self._current(kind, body), transactional=transactional)
+        else:
+            self._apply_delete(body["Key"], self._current(kind, body), transactional=transactional)
 
     def _apply_put(self, body: Mapping[str, Any], *, transactional: bool) -> None:
         item = dict(body["Item"])

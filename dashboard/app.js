@@ -16,7 +16,7 @@ import {
 import { loadAccount, loadAccountDetails, openReceipt, resetAccount, setUpAccount } from "./account.js";
 import { setUpDialogs } from "./dialogs.js";
 import { integrationItems, loadIntegrations, refreshNotice, resetIntegrations, setUpIntegrations } from "./integrations.js";
-import { $, announce, busy, showError } from "./ui.js";
+import { $, announce, busy, checkedValue, showError } from "./ui.js";
 
 const ROUTES = {
   integrations: { view: "integrations-view", title: "Cancel Integrations" },
@@ -132,63 +132,62 @@ function start(session) {
   openPendingReceipt();
 }
 
-async function submitSignIn(event) {
+/**
+ * The first steps of the sign-in and sign-up forms (`form` names their elements): where the
+ * dashboard is deployed with Cognito, its hosted pages (null); locally, the form's field
+ * `fieldId`, trimmed, once it is valid (null until then).
+ */
+async function localFormValue(event, form, hostedUi, fieldId, message) {
   event.preventDefault();
-  showError($("signin-error"), null);
+  const errorBox = $(`${form}-error`);
+  showError(errorBox, null);
   if (AUTH_MODE !== "local") {
     try {
-      await signInWithCognito();
+      await hostedUi();
     } catch (error) {
-      showError($("signin-error"), error);
+      showError(errorBox, error);
     }
-    return;
+    return null;
   }
-  const accountField = $("signin-account");
-  const accountId = accountField.value.trim();
-  if (!accountField.checkValidity() || !accountId) {
-    accountField.setAttribute("aria-invalid", "true");
-    $("signin-error").textContent = "Enter an account id: 1 to 64 letters, digits, '_' or '-'.";
-    accountField.focus();
-    return;
-  }
-  accountField.removeAttribute("aria-invalid");
-  const billing = document.querySelector("input[name='role']:checked").value === "billing";
+  return checkedValue($(fieldId), errorBox, message);
+}
+
+/** The session `open` answers started and `welcome(session)` announced; an error shown on `form`. */
+async function startSession(form, open, welcome) {
   try {
-    const session = await busy($("signin-submit"), () => signInLocally(accountId, billing));
+    const session = await busy($(`${form}-submit`), open);
     start(session);
-    announce(`Signed in to ${session.accountId} as a ${billing ? "billing user" : "member"}.`);
+    announce(welcome(session));
   } catch (error) {
-    showError($("signin-error"), error);
+    showError($(`${form}-error`), error);
   }
 }
 
+async function submitSignIn(event) {
+  const accountId = await localFormValue(
+    event,
+    "signin",
+    signInWithCognito,
+    "signin-account",
+    "Enter an account id: 1 to 64 letters, digits, '_' or '-'.",
+  );
+  if (accountId === null) return;
+  const billing = document.querySelector("input[name='role']:checked").value === "billing";
+  await startSession(
+    "signin",
+    () => signInLocally(accountId, billing),
+    (session) => `Signed in to ${session.accountId} as a ${billing ? "billing user" : "member"}.`,
+  );
+}
+
 async function submitSignUp(event) {
-  event.preventDefault();
-  showError($("signup-error"), null);
-  if (AUTH_MODE !== "local") {
-    try {
-      await signUpWithCognito();
-    } catch (error) {
-      showError($("signup-error"), error);
-    }
-    return;
-  }
-  const field = $("signup-email");
-  const email = field.value.trim();
-  if (!email || !field.checkValidity()) {
-    field.setAttribute("aria-invalid", "true");
-    $("signup-error").textContent = "Enter your email address.";
-    field.focus();
-    return;
-  }
-  field.removeAttribute("aria-invalid");
-  try {
-    const session = await busy($("signup-submit"), () => signUpLocally(email));
-    start(session);
-    announce(`Your account ${session.accountId} is open. Add a payment method to add integrations.`);
-  } catch (error) {
-    showError($("signup-error"), error);
-  }
+  const email = await localFormValue(event, "signup", signUpWithCognito, "signup-email", "Enter your email address.");
+  if (email === null) return;
+  await startSession(
+    "signup",
+    () => signUpLocally(email),
+    (session) => `Your account ${session.accountId} is open. Add a payment method to add integrations.`,
+  );
 }
 
 function switchUser() {

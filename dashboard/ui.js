@@ -141,6 +141,23 @@ export function showError(node, error) {
   node.textContent = error ? (error.detail || error.message || String(error)) : "";
 }
 
+/**
+ * A form's text field checked before the form is sent: its value, trimmed; or null when it is
+ * empty or invalid, the field then marked invalid, `message` shown in `errorBox` and the focus on
+ * the field.
+ */
+export function checkedValue(field, errorBox, message) {
+  const value = field.value.trim();
+  if (!value || !field.checkValidity()) {
+    field.setAttribute("aria-invalid", "true");
+    errorBox.textContent = message;
+    field.focus();
+    return null;
+  }
+  field.removeAttribute("aria-invalid");
+  return value;
+}
+
 /** Runs `work` with `buttons` disabled and marked busy; re-enables them after. */
 export async function busy(buttons, work) {
   const list = (Array.isArray(buttons) ? buttons : [buttons]).filter(Boolean);

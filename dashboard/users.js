@@ -4,7 +4,7 @@
 // API keeps one billing user at least; its problem's detail is shown as it is.
 
 import { api } from "./api.js";
-import { $, announce, busy, el, openDialog, showError, timeEl } from "./ui.js";
+import { $, announce, busy, checkedValue, el, openDialog, showError, timeEl } from "./ui.js";
 
 const STATUS = { invited: "Invited", active: "Active" };
 
@@ -131,15 +131,9 @@ async function confirmRemoval() {
 async function invite(event) {
   event.preventDefault();
   const field = $("invite-email");
-  const email = field.value.trim();
   showError($("invite-error"), null);
-  if (!email || !field.checkValidity()) {
-    field.setAttribute("aria-invalid", "true");
-    $("invite-error").textContent = "Enter the email address of the person to invite.";
-    field.focus();
-    return;
-  }
-  field.removeAttribute("aria-invalid");
+  const email = checkedValue(field, $("invite-error"), "Enter the email address of the person to invite.");
+  if (email === null) return;
   const billing = $("invite-billing").checked;
   try {
     const invited = await busy($("invite-submit"), () =>

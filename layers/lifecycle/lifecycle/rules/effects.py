@@ -8,7 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from lifecycle.rules.model import Actor, DetailType, DomainEvent, HistoryEntry, Integration
+from lifecycle.rules.model import (
+    Actor,
+    Decision,
+    DetailType,
+    DomainEvent,
+    HistoryEntry,
+    Integration,
+)
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -41,3 +48,26 @@ def history_entry(
 ) -> HistoryEntry:
     name = history_type(kind) if isinstance(kind, DetailType) else kind
     return HistoryEntry(at=at, type=name, actor=str(actor), details=dict(details or {}))
+
+
+def recorded_change(
+    before: Integration,
+    after: Integration,
+    detail_type: DetailType,
+    actor: Actor,
+    at: datetime,
+    details: Mapping[str, Any],
+    event: Mapping[str, Any] | None = None,
+    writes_off: str | None = None,
+) -> Decision:
+    """A change with its one event and its history line, both named by `detail_type`: the line
+    holds `details`, the event `event` (the same `details` unless given)."""
+    return Decision(
+        before=before,
+        after=after,
+        events=(
+            integration_event(after, detail_type, at, **(details if event is None else event)),
+        ),
+        history=(history_entry(detail_type, actor, at, details),),
+        writes_off=writes_off,
+    )

@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from lifecycle.rules.calendar import add_month, format_instant, normalize
 from lifecycle.rules.catalog import Catalog
-from lifecycle.rules.effects import history_entry, integration_event, next_version
+from lifecycle.rules.effects import history_entry, integration_event, next_version, recorded_change
 from lifecycle.rules.errors import (
     AccountNotActive,
     InvalidTransition,
@@ -181,17 +181,13 @@ def _schedule_freeze(
 ) -> Decision:
     after = next_version(integration, status=Status.FREEZE_PENDING)
     effective = format_instant(integration.current_period_end)
-    return Decision(
-        before=integration,
-        after=after,
-        events=(
-            integration_event(after, DetailType.FREEZE_SCHEDULED, now, effective_at=effective),
-        ),
-        history=(
-            history_entry(
-                DetailType.FREEZE_SCHEDULED, command.actor, now, {"effective_at": effective}
-            ),
-        ),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.FREEZE_SCHEDULED,
+        command.actor,
+        now,
+        {"effective_at": effective},
     )
 
 
@@ -212,19 +208,14 @@ def _schedule_cancel(
         "effective_at": effective,
         "previous_status": integration.status.value,
     }
-    return Decision(
-        before=integration,
-        after=after,
-        events=(
-            integration_event(
-                after,
-                DetailType.CANCEL_SCHEDULED,
-                now,
-                effective_at=effective,
-                reason=cancellation.reason.value,
-            ),
-        ),
-        history=(history_entry(DetailType.CANCEL_SCHEDULED, command.actor, now, details),),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.CANCEL_SCHEDULED,
+        command.actor,
+        now,
+        details,
+        event={"effective_at": effective, "reason": cancellation.reason.value},
     )
 
 
@@ -293,15 +284,13 @@ def _revoke_cancel(
 ) -> Decision:
     restored = integration.cancelled_from or Status.ACTIVE
     after = next_version(integration, status=restored, cancellation=None, cancelled_from=None)
-    return Decision(
-        before=integration,
-        after=after,
-        events=(integration_event(after, DetailType.CANCEL_REVOKED, now, status=restored.value),),
-        history=(
-            history_entry(
-                DetailType.CANCEL_REVOKED, command.actor, now, {"status": restored.value}
-            ),
-        ),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.CANCEL_REVOKED,
+        command.actor,
+        now,
+        {"status": restored.value},
     )
 
 
@@ -309,18 +298,14 @@ def _revoke_freeze(
     integration: Integration, command: Command, now: datetime, catalog: Catalog
 ) -> Decision:
     after = next_version(integration, status=Status.ACTIVE)
-    return Decision(
-        before=integration,
-        after=after,
-        events=(integration_event(after, DetailType.INTEGRATION_REACTIVATED, now, amount=0),),
-        history=(
-            history_entry(
-                DetailType.INTEGRATION_REACTIVATED,
-                command.actor,
-                now,
-                {"from": Status.FREEZE_PENDING.value, "amount": 0},
-            ),
-        ),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.INTEGRATION_REACTIVATED,
+        command.actor,
+        now,
+        {"from": Status.FREEZE_PENDING.value, "amount": 0},
+        event={"amount": 0},
     )
 
 
@@ -344,18 +329,14 @@ def reactivated(integration: Integration, now: datetime, actor: Actor, amount: i
             suspended_from=None,
             suspended_at=None,
         )
-    return Decision(
-        before=integration,
-        after=after,
-        events=(integration_event(after, DetailType.INTEGRATION_REACTIVATED, now, amount=amount),),
-        history=(
-            history_entry(
-                DetailType.INTEGRATION_REACTIVATED,
-                actor,
-                now,
-                {"from": integration.status.value, "amount": amount},
-            ),
-        ),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.INTEGRATION_REACTIVATED,
+        actor,
+        now,
+        {"from": integration.status.value, "amount": amount},
+        event={"amount": amount},
     )
 
 

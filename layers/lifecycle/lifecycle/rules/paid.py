@@ -170,12 +170,8 @@ def apply_paid(
     match action:
         case CreatePaid():
             return _create(action, account, integrations, now, actor, catalog)
-        case UnfreezePaid():
-            return _unfreeze(
-                action, account, integrations.get(action.integration_id), amount, now, actor
-            )
-        case ReinstatePaid():
-            return _reinstate(
+        case UnfreezePaid() | ReinstatePaid():
+            return _reactivation(
                 action, account, integrations.get(action.integration_id), amount, now, actor
             )
         case AccountReactivationPaid():
@@ -231,49 +227,32 @@ def _account_refusal(account: Account) -> NotApplicable | None:
     )
 
 
-def _unfreeze(
-    action: UnfreezePaid,
-    account: Account,
-    integration: Integration | None,
-    amount: int,
-    now: datetime,
-    actor: Actor,
-) -> Applied | NotApplicable:
-    still = (
-        integration is not None
-        and integration.status is Status.FROZEN
-        and integration.current_period_start == action.period_start
-    )
-    return _reactivation(still, account, integration, amount, now, actor)
-
-
-def _reinstate(
-    action: ReinstatePaid,
-    account: Account,
-    integration: Integration | None,
-    amount: int,
-    now: datetime,
-    actor: Actor,
-) -> Applied | NotApplicable:
-    still = (
-        integration is not None
-        and integration.status is Status.SUSPENDED
-        and integration.suspended_at == action.suspended_at
-    )
-    return _reactivation(still, account, integration, amount, now, actor)
+def _still_as_bought(action: UnfreezePaid | ReinstatePaid, integration: Integration) -> bool:
+    """The integration is still in the state the reactivation was bought from."""
+    match action:
+        case UnfreezePaid():
+            return (
+                integration.status is Status.FROZEN
+                and integration.current_period_start == action.period_start
+            )
+        case ReinstatePaid():
+            return (
+                integration.status is Status.SUSPENDED
+                and integration.suspended_at == action.suspended_at
+            )
 
 
 def _reactivation(
-    still: bool,
+    action: UnfreezePaid | ReinstatePaid,
     account: Account,
     integration: Integration | None,
     amount: int,
     now: datetime,
     actor: Actor,
 ) -> Applied | NotApplicable:
-    """A paid reactivation, applied if the integration is `still` in the state it was bought
-    from and the account is active."""
-    if not still or integration is None:
+    """A paid unfreeze or reinstatement, applied if the integration is still in the state it
+    was bought from and the account is active."""
+    if integration is None or not _still_as_bought(action, integration):
         return _stale(current_status=integration.status.value if integration else "deleted")
     refused = _account_refusal(account)
     if refused is not None:

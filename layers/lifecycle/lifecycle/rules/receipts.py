@@ -5,6 +5,7 @@ is rendered from the line alone (nothing to keep in sync, whatever the quote's e
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from lifecycle.rules.calendar import format_instant, normalize, whole_seconds
@@ -98,16 +99,7 @@ def receipt_items(
 def _with_amount(item: ReceiptItem, amount: int) -> ReceiptItem:
     if item.amount == amount:
         return item
-    return ReceiptItem(
-        integration_id=item.integration_id,
-        name=item.name,
-        plan=item.plan,
-        fee=item.fee,
-        period_start=item.period_start,
-        period_end=item.period_end,
-        amount=amount,
-        proration=item.proration,
-    )
+    return replace(item, amount=amount)
 
 
 def charge_succeeded(line: ChargeRecord, now: datetime) -> DomainEvent:

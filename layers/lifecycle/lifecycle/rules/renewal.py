@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from lifecycle.rules.calendar import add_month, format_instant, normalize
 from lifecycle.rules.catalog import Catalog
-from lifecycle.rules.effects import history_entry, integration_event, next_version
+from lifecycle.rules.effects import history_entry, integration_event, next_version, recorded_change
 from lifecycle.rules.integration import deletion_decision
 from lifecycle.rules.model import (
     DUNNING_RETRY_OFFSETS,
@@ -241,11 +241,14 @@ def _declined(integration: Integration, now: datetime, charge: ChargeRequest) ->
         "name": integration.name,
         "suspends_at": format_instant(end + GRACE_PERIOD),
     }
-    return Decision(
-        before=integration,
-        after=after,
-        events=(integration_event(after, DetailType.PAYMENT_FAILED, now, **details, **notice),),
-        history=(history_entry(DetailType.PAYMENT_FAILED, SYSTEM, now, details),),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.PAYMENT_FAILED,
+        SYSTEM,
+        now,
+        details,
+        event={**details, **notice},
     )
 
 
@@ -270,19 +273,14 @@ def suspension(integration: Integration, now: datetime, reason: SuspensionReason
         "reason": reason.value,
         "resumes_as": after.suspended_from.value if after.suspended_from else None,
     }
-    return Decision(
-        before=integration,
-        after=after,
-        events=(
-            integration_event(
-                after,
-                DetailType.INTEGRATION_SUSPENDED,
-                now,
-                reason=reason.value,
-                name=integration.name,
-            ),
-        ),
-        history=(history_entry(DetailType.INTEGRATION_SUSPENDED, SYSTEM, now, details),),
+    return recorded_change(
+        integration,
+        after,
+        DetailType.INTEGRATION_SUSPENDED,
+        SYSTEM,
+        now,
+        details,
+        event={"reason": reason.value, "name": integration.name},
         writes_off=unpaid_renewal(integration),
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from lifecycle.rules.calendar import format_instant, parse_instant
@@ -23,6 +22,20 @@ from lifecycle.rules.model import (
 )
 from lifecycle.rules.quotes import Quote, QuoteLine
 from lifecycle.rules.users import User, UserStatus
+from lifecycle.store.fields import (
+    MOMENT,
+    TEXT,
+    WHOLE,
+    Codec,
+    Field,
+    Fields,
+    choice,
+    decode,
+    encode,
+    nullable,
+    record,
+    sequence,
+)
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -45,14 +58,6 @@ def j(value: Any) -> AttributeValue:
     return {"S": json.dumps(value, separators=(",", ":"), sort_keys=True)}
 
 
-def _instant_or_none(value: datetime | None) -> AttributeValue | None:
-    return t(value) if value else None
-
-
-def _enum_or_none(value: Enum | None) -> AttributeValue | None:
-    return s(str(value.value)) if value else None
-
-
 def put_optional(item: Item, name: str, value: AttributeValue | None) -> None:
     if value is not None:
         item[name] = value
@@ -72,11 +77,6 @@ def get_n(item: Mapping[str, AttributeValue], name: str, default: int = 0) -> in
     return default if value is None else int(value["N"])
 
 
-def get_t(item: Mapping[str, AttributeValue], name: str) -> datetime | None:
-    text = get_s(item, name)
-    return None if text is None else parse_instant(text)
-
-
 def req_t(item: Mapping[str, AttributeValue], name: str) -> datetime:
     return parse_instant(req_s(item, name))
 
@@ -86,173 +86,131 @@ def get_j(item: Mapping[str, AttributeValue], name: str) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _cancellation_json(cancellation: Cancellation | None) -> AttributeValue | None:
-    if cancellation is None:
-        return None
-    return j(
-        {
-            "reason": cancellation.reason.value,
-            "comment": cancellation.comment,
-            "requested_at": format_instant(cancellation.requested_at),
-        }
+def string(codec: Codec) -> Codec:
+    """A value whose stored form is text (of `codec`), kept as a string attribute."""
+    return Codec(lambda value: s(codec.dump(value)), lambda value: codec.load(value["S"]))
+
+
+def document(codec: Codec) -> Codec:
+    """A JSON document (of `codec`) kept verbatim as a string attribute."""
+    return Codec(
+        lambda value: j(codec.dump(value)), lambda value: codec.load(json.loads(value["S"]))
     )
 
 
-def _cancellation(item: Mapping[str, AttributeValue]) -> Cancellation | None:
-    data = get_j(item, "cancellation")
-    if data is None:
-        return None
-    return Cancellation(
-        reason=CancelReason(data["reason"]),
-        comment=data.get("comment"),
-        requested_at=parse_instant(data["requested_at"]),
+S = string(TEXT)
+INSTANT = string(MOMENT)
+N = Codec(n, lambda value: int(value["N"]))
+BOOL = Codec(lambda value: {"BOOL": value}, lambda value: bool(value["BOOL"]))
+
+
+def attributes(kind: str, source: object, fields: Fields) -> Item:
+    """The item of `source` (its keys aside): its `type`, then its fields."""
+    return {"type": s(kind), **encode(source, fields)}
+
+
+CANCELLATION = document(
+    record(
+        Cancellation,
+        (
+            Field("reason", choice(CancelReason)),
+            Field("comment", nullable(TEXT), default=None),
+            Field("requested_at", MOMENT),
+        ),
     )
+)
+
+INTEGRATION_FIELDS: Fields = (
+    Field("id", S),
+    Field("account_id", S),
+    Field("name", S),
+    Field("supplier", S),
+    Field("channel", S),
+    Field("plan", S),
+    Field("status", string(choice(Status))),
+    Field("billing_state", string(choice(BillingState))),
+    Field("sync_enabled", BOOL, derived=True),
+    Field("current_period_start", INSTANT),
+    Field("current_period_end", INSTANT),
+    Field("anchor", INSTANT),
+    Field("period_index", N, default=0),
+    Field("dunning_attempts", N, default=0),
+    Field("created_at", INSTANT),
+    Field("currency", S),
+    Field("version", N, default=0),
+    Field("next_attempt_at", INSTANT, sparse=True),
+    Field("cancellation", CANCELLATION, sparse=True),
+    Field("cancelled_from", string(choice(Status)), sparse=True),
+    Field("suspension_reason", string(choice(SuspensionReason)), sparse=True),
+    Field("suspended_from", string(choice(Status)), sparse=True),
+    Field("suspended_at", INSTANT, sparse=True),
+)
 
 
 def integration_attributes(integration: Integration) -> Item:
-    item: Item = {
-        "type": s("integration"),
-        "id": s(integration.id),
-        "account_id": s(integration.account_id),
-        "name": s(integration.name),
-        "supplier": s(integration.supplier),
-        "channel": s(integration.channel),
-        "plan": s(integration.plan),
-        "status": s(integration.status.value),
-        "billing_state": s(integration.billing_state.value),
-        "sync_enabled": {"BOOL": integration.sync_enabled},
-        "current_period_start": t(integration.current_period_start),
-        "current_period_end": t(integration.current_period_end),
-        "anchor": t(integration.anchor),
-        "period_index": n(integration.period_index),
-        "dunning_attempts": n(integration.dunning_attempts),
-        "created_at": t(integration.created_at),
-        "currency": s(integration.currency),
-        "version": n(integration.version),
-    }
-    optional = {
-        "next_attempt_at": _instant_or_none(integration.next_attempt_at),
-        "cancellation": _cancellation_json(integration.cancellation),
-        "cancelled_from": _enum_or_none(integration.cancelled_from),
-        "suspension_reason": _enum_or_none(integration.suspension_reason),
-        "suspended_from": _enum_or_none(integration.suspended_from),
-        "suspended_at": _instant_or_none(integration.suspended_at),
-    }
-    for name, value in optional.items():
-        put_optional(item, name, value)
-    return item
+    return attributes("integration", integration, INTEGRATION_FIELDS)
 
 
 def integration_from(item: Mapping[str, AttributeValue]) -> Integration:
-    cancelled_from = get_s(item, "cancelled_from")
-    suspension_reason = get_s(item, "suspension_reason")
-    suspended_from = get_s(item, "suspended_from")
-    return Integration(
-        id=req_s(item, "id"),
-        account_id=req_s(item, "account_id"),
-        name=req_s(item, "name"),
-        supplier=req_s(item, "supplier"),
-        channel=req_s(item, "channel"),
-        plan=req_s(item, "plan"),
-        status=Status(req_s(item, "status")),
-        billing_state=BillingState(req_s(item, "billing_state")),
-        current_period_start=req_t(item, "current_period_start"),
-        current_period_end=req_t(item, "current_period_end"),
-        anchor=req_t(item, "anchor"),
-        period_index=get_n(item, "period_index"),
-        dunning_attempts=get_n(item, "dunning_attempts"),
-        next_attempt_at=get_t(item, "next_attempt_at"),
-        created_at=req_t(item, "created_at"),
-        cancellation=_cancellation(item),
-        cancelled_from=Status(cancelled_from) if cancelled_from else None,
-        suspension_reason=SuspensionReason(suspension_reason) if suspension_reason else None,
-        suspended_from=Status(suspended_from) if suspended_from else None,
-        suspended_at=get_t(item, "suspended_at"),
-        currency=req_s(item, "currency"),
-        version=get_n(item, "version"),
-    )
+    return Integration(**decode(item, INTEGRATION_FIELDS))
+
+
+ACCOUNT_FIELDS: Fields = (
+    Field("id", S),
+    Field("status", string(choice(AccountStatus))),
+    Field("currency", S),
+    Field("has_payment_method", BOOL, default=False),
+    Field("created_at", INSTANT),
+    Field("version", N, default=0),
+    Field("stripe_customer_id", S, sparse=True),
+    Field("cancellation", CANCELLATION, sparse=True),
+    Field("status_changed_at", INSTANT, sparse=True),
+    Field("payment_method_id", S, sparse=True),
+)
 
 
 def account_attributes(account: Account) -> Item:
-    item: Item = {
-        "type": s("account"),
-        "id": s(account.id),
-        "status": s(account.status.value),
-        "currency": s(account.currency),
-        "has_payment_method": {"BOOL": account.has_payment_method},
-        "created_at": t(account.created_at),
-        "version": n(account.version),
-    }
-    optional = {
-        "stripe_customer_id": s(account.stripe_customer_id) if account.stripe_customer_id else None,
-        "cancellation": _cancellation_json(account.cancellation),
-        "status_changed_at": _instant_or_none(account.status_changed_at),
-        "payment_method_id": s(account.payment_method_id) if account.payment_method_id else None,
-    }
-    for name, value in optional.items():
-        put_optional(item, name, value)
-    return item
+    return attributes("account", account, ACCOUNT_FIELDS)
 
 
 def account_from(item: Mapping[str, AttributeValue]) -> Account:
-    return Account(
-        id=req_s(item, "id"),
-        status=AccountStatus(req_s(item, "status")),
-        currency=req_s(item, "currency"),
-        stripe_customer_id=get_s(item, "stripe_customer_id"),
-        has_payment_method=bool(item.get("has_payment_method", {}).get("BOOL", False)),
-        cancellation=_cancellation(item),
-        created_at=req_t(item, "created_at"),
-        status_changed_at=get_t(item, "status_changed_at"),
-        version=get_n(item, "version"),
-        payment_method_id=get_s(item, "payment_method_id"),
-    )
+    return Account(**decode(item, ACCOUNT_FIELDS))
+
+
+USER_FIELDS: Fields = (
+    Field("id", S),
+    Field("account_id", S),
+    Field("username", S),
+    Field("email", S),
+    Field("billing_access", BOOL, default=False),
+    Field("status", string(choice(UserStatus))),
+    Field("created_at", INSTANT),
+    Field("version", N, default=1),
+)
 
 
 def user_attributes(user: User) -> Item:
-    return {
-        "type": s("user"),
-        "id": s(user.id),
-        "account_id": s(user.account_id),
-        "username": s(user.username),
-        "email": s(user.email),
-        "billing_access": {"BOOL": user.billing_access},
-        "status": s(user.status.value),
-        "created_at": t(user.created_at),
-        "version": n(user.version),
-    }
+    return attributes("user", user, USER_FIELDS)
 
 
 def user_from(item: Mapping[str, AttributeValue]) -> User:
-    return User(
-        id=req_s(item, "id"),
-        account_id=req_s(item, "account_id"),
-        username=req_s(item, "username"),
-        email=req_s(item, "email"),
-        billing_access=bool(item.get("billing_access", {}).get("BOOL", False)),
-        status=UserStatus(req_s(item, "status")),
-        created_at=req_t(item, "created_at"),
-        version=get_n(item, "version", 1),
-    )
+    return User(**decode(item, USER_FIELDS))
+
+
+HISTORY_FIELDS: Fields = (
+    Field("at", INSTANT),
+    Field("type", S, key="entry_type"),
+    Field("actor", S),
+    Field("details", document(Codec(dict, lambda data: data or {})), default_factory=dict),
+)
 
 
 def history_attributes(entry: HistoryEntry) -> Item:
-    return {
-        "type": s("history"),
-        "at": t(entry.at),
-        "entry_type": s(entry.type),
-        "actor": s(entry.actor),
-        "details": j(dict(entry.details)),
-    }
+    return attributes("history", entry, HISTORY_FIELDS)
 
 
 def history_from(item: Mapping[str, AttributeValue]) -> HistoryEntry:
-    return HistoryEntry(
-        at=req_t(item, "at"),
-        type=req_s(item, "entry_type"),
-        actor=req_s(item, "actor"),
-        details=get_j(item, "details") or {},
-    )
+    return HistoryEntry(**decode(item, HISTORY_FIELDS))
 
 
 def event_attributes(event: DomainEvent, event_id: str, expires_at: int) -> Item:
@@ -287,49 +245,33 @@ def event_detail(item: Mapping[str, AttributeValue]) -> dict[str, Any]:
     return detail
 
 
+QUOTE_LINE_FIELDS: Fields = (
+    Field("integration_id", TEXT),
+    Field("description", TEXT),
+    Field("amount", WHOLE),
+    Field("period_start", MOMENT),
+    Field("period_end", MOMENT),
+)
+QUOTE_FIELDS: Fields = (
+    Field("id", S),
+    Field("account_id", S),
+    Field("scope", S),
+    Field("currency", S),
+    Field("created_at", INSTANT),
+    Field("expires_at", INSTANT, key="quote_expires_at"),
+    Field("lines", document(sequence(record(QuoteLine, QUOTE_LINE_FIELDS))), default=()),
+    Field(
+        "versions",
+        document(Codec(dict, lambda data: {k: int(v) for k, v in (data or {}).items()})),
+        default_factory=dict,
+    ),
+)
+
+
 def quote_attributes(quote: Quote, expires_at: int) -> Item:
-    return {
-        "type": s("quote"),
-        "id": s(quote.id),
-        "account_id": s(quote.account_id),
-        "scope": s(quote.scope),
-        "currency": s(quote.currency),
-        "created_at": t(quote.created_at),
-        "quote_expires_at": t(quote.expires_at),
-        "lines": j(
-            [
-                {
-                    "integration_id": line.integration_id,
-                    "description": line.description,
-                    "amount": line.amount,
-                    "period_start": format_instant(line.period_start),
-                    "period_end": format_instant(line.period_end),
-                }
-                for line in quote.lines
-            ]
-        ),
-        "versions": j(dict(quote.versions)),
-        "expires_at": n(expires_at),
-    }
+    """`expires_at` is the item's time to live (the quote's own is `quote_expires_at`)."""
+    return {**attributes("quote", quote, QUOTE_FIELDS), "expires_at": n(expires_at)}
 
 
 def quote_from(item: Mapping[str, AttributeValue]) -> Quote:
-    return Quote(
-        id=req_s(item, "id"),
-        account_id=req_s(item, "account_id"),
-        scope=req_s(item, "scope"),
-        currency=req_s(item, "currency"),
-        created_at=req_t(item, "created_at"),
-        expires_at=req_t(item, "quote_expires_at"),
-        lines=tuple(
-            QuoteLine(
-                integration_id=line["integration_id"],
-                description=line["description"],
-                amount=int(line["amount"]),
-                period_start=parse_instant(line["period_start"]),
-                period_end=parse_instant(line["period_end"]),
-            )
-            for line in get_j(item, "lines") or []
-        ),
-        versions={k: int(v) for k, v in (get_j(item, "versions") or {}).items()},
-    )
+    return Quote(**decode(item, QUOTE_FIELDS))

@@ -54,22 +54,29 @@ def key(pk: str, sk: str) -> Item:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 
 
-def account_pk(account_id: str) -> str:
-    return f"{ACCOUNT_PREFIX}{account_id}"
+@dataclass(frozen=True, slots=True)
+class _Prefixed:
+    """Keys that are a prefix and an id: `key` builds one, `id_of` reads its id back."""
+
+    prefix: str
+
+    def key(self, id_: str) -> str:
+        return f"{self.prefix}{id_}"
+
+    def id_of(self, text: str) -> str:
+        return text.removeprefix(self.prefix)
 
 
-def account_of(pk: str) -> str:
-    """The account id of an account partition's key."""
-    return pk.removeprefix(ACCOUNT_PREFIX)
+_ACCOUNTS = _Prefixed(ACCOUNT_PREFIX)
+_INTEGRATIONS = _Prefixed(INTEGRATION_PREFIX)
+_OUTBOX = _Prefixed(OUTBOX_PREFIX)
+# A ledger line, by its ledger key (the thing bought): the line and its guard in one item.
+_CHARGES = _Prefixed(CHARGE_PREFIX)
 
-
-def integration_sk(integration_id: str) -> str:
-    return f"{INTEGRATION_PREFIX}{integration_id}"
-
-
-def integration_of(sk: str) -> str:
-    """The integration id of an integration's sort key."""
-    return sk.removeprefix(INTEGRATION_PREFIX)
+account_pk = _ACCOUNTS.key
+account_of = _ACCOUNTS.id_of
+integration_sk = _INTEGRATIONS.key
+integration_of = _INTEGRATIONS.id_of
 
 
 def settings_sk(integration_id: str) -> str:
@@ -94,27 +101,14 @@ def quote_sk(quote_id: str) -> str:
     return f"QUOTE#{quote_id}"
 
 
-def outbox_sk(event_id: str) -> str:
-    return f"{OUTBOX_PREFIX}{event_id}"
+outbox_sk = _OUTBOX.key
+event_id_of = _OUTBOX.id_of
+charge_sk = _CHARGES.key
+ledger_key_of = _CHARGES.id_of
 
 
 def is_outbox(sk: str) -> bool:
     return sk.startswith(OUTBOX_PREFIX)
-
-
-def event_id_of(sk: str) -> str:
-    """The event id of an outbox row's sort key."""
-    return sk.removeprefix(OUTBOX_PREFIX)
-
-
-def charge_sk(ledger_key: str) -> str:
-    """The ledger line that holds the thing bought: the line and its guard in one item."""
-    return f"{CHARGE_PREFIX}{ledger_key}"
-
-
-def ledger_key_of(sk: str) -> str:
-    """The ledger key of a ledger line's sort key."""
-    return sk.removeprefix(CHARGE_PREFIX)
 
 
 def superseded_charge_sk(charge_id: str) -> str:

@@ -147,6 +147,57 @@ def test_each_account_counts_its_own_receipts_and_a_renewal_gets_the_next_number
     )
 
 
+def test_renewals_of_one_account_at_once_take_the_next_numbers_with_no_gap(services, clock):
+    """A renewal reads the receipt counter in its first round trip, long before it settles: by
+    then the other renewals of the account have moved it, and each must still get a number of
+    its own, with no gap (real threads, all due at the same moment)."""
+    add_account(services.store, "acc_1")
+    count = 8
+    created = [create(name=f"Feed {n}") for n in range(count)]
+    clock.set(services.store.get_integration("acc_1", created[0]["id"]).current_period_end)
+    due = list(services.store.due(DueKind.RENEWAL, clock.now()))
+    assert len(due) == count
+    barrier = threading.Barrier(count)
+    results: list[str] = []
+
+    def one(n: int) -> None:
+        barrier.wait()
+        results.append(renewals.renew(services, due[n].account_id, due[n].integration_id).result)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results == ["renewed"] * count
+    renewed = [line for line in lines(services) if line.kind == "renewal"]
+    assert sorted(line.receipt_number for line in renewed) == [
+        f"R-1-{n:04d}" for n in range(count + 1, 2 * count + 1)
+    ]
+    assert services.store.receipts_issued("acc_1") == 2 * count
+
+
+def test_a_renewal_without_a_race_reads_in_one_round_trip_and_writes_in_two(services, clock):
+    add_account(services.store, "acc_1")
+    first = create()
+    clock.set(services.store.get_integration("acc_1", first["id"]).current_period_end)
+    services.store.counter.by_operation.clear()
+
+    assert renewals.renew(services, "acc_1", first["id"]).result == "renewed"
+
+    # The account, its receipt counter, the integration and its settings in one BatchGetItem;
+    # the ledger line's conditional PutItem before Stripe; the settle transaction after it.
+    assert services.store.counter.by_operation == {
+        "BatchGetItem": 1,
+        "PutItem": 1,
+        "TransactWriteItems": 1,
+    }
+    assert [line.receipt_number for line in lines(services) if line.kind == "renewal"] == [
+        "R-1-0002"
+    ]
+
+
 def test_the_receipt_route_answers_a_pdf_that_holds_the_number_lines_and_total(services):
     add_account(services.store, "acc_1")
     created = create(name="Acme <b>Supply</b> {{ 7*7 }}")

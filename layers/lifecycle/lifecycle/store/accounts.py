@@ -11,6 +11,7 @@ from lifecycle.rules.model import Account, HistoryEntry, Integration, Status
 from lifecycle.rules.quotes import Quote
 from lifecycle.store import items, keys
 from lifecycle.store.items import Item
+from lifecycle.store.ledger import receipts_issued_from
 from lifecycle.store.table import Table
 
 QUOTE_RETENTION = timedelta(days=1)
@@ -21,6 +22,10 @@ class Loaded(NamedTuple):
     integration: Integration | None
     settings: dict[str, Any] | None
     quote: Quote | None
+    # How many receipt numbers the account has issued (its counter), when asked for: a hint
+    # for the settle transaction that takes the next one, saving a round trip (the counter's
+    # write is conditional on it, so a stale hint is a retried race, never a wrong number).
+    receipts_issued: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +69,20 @@ class Accounts(Table):
         return items.integration_from(item) if item else None
 
     def load(
-        self, account_id: str, integration_id: str | None = None, quote_id: str | None = None
+        self,
+        account_id: str,
+        integration_id: str | None = None,
+        quote_id: str | None = None,
+        *,
+        receipts: bool = False,
     ) -> Loaded:
         """The account, one of its integrations with its settings, and a quote, in one round
-        trip (a strongly consistent BatchGetItem). Absent items are None."""
+        trip (a strongly consistent BatchGetItem). Absent items are None. `receipts`: the
+        account's receipt counter too (`Loaded.receipts_issued`), for a payment about to settle."""
         pk = keys.account_pk(account_id)
         wanted = [keys.key(pk, keys.ACCOUNT_SK)]
+        if receipts:
+            wanted.append(keys.key(pk, keys.RECEIPTS_SK))
         if integration_id is not None:
             wanted += [
                 keys.key(pk, keys.integration_sk(integration_id)),
@@ -91,6 +104,7 @@ class Accounts(Table):
             if integration_item
             else None,
             quote=items.quote_from(quote_item) if quote_item else None,
+            receipts_issued=receipts_issued_from(found.get(keys.RECEIPTS_SK)) if receipts else None,
         )
 
     def list_integrations(

@@ -213,7 +213,7 @@ def renew(
     or record the decline (dunning), or suspend. Raises PaymentPending when the provider's
     answer is unknown (the message is retried; the ledger prevents a second charge)."""
     now = services.clock.now()
-    loaded = services.store.load(account_id, integration_id)
+    loaded = services.store.load(account_id, integration_id, receipts=True)
     integration = loaded.integration
     if integration is None:
         return Outcome(integration_id, "gone")
@@ -244,6 +244,7 @@ def renew(
         collected.payment_intent,
         SYSTEM,
         state=(account, {integration.id: integration}),
+        issued=loaded.receipts_issued,
     )
     if settlement.outcome is SettleOutcome.APPLIED:
         return Outcome(integration_id, "renewed")

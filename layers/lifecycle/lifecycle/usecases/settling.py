@@ -45,11 +45,13 @@ def settle(
     actor: Actor,
     *,
     state: tuple[Account, dict[str, Integration]] | None = None,
+    issued: int | None = None,
 ) -> Settlement:
     """Apply what a succeeded charge paid for, to the state as it is now, in one transaction
     with the ledger line; or refund it in full when it no longer applies. `line` is the line as
     stored; `payment_intent` the PaymentIntent that succeeded. `state` (account, integrations)
-    saves a read when the caller has just loaded it."""
+    and `issued` (the account's receipt counter) save reads when the caller has just loaded
+    them: both are only hints, the transaction is conditional on each."""
     store = services.store
     attempts = races = 0
     while attempts < ATTEMPTS:
@@ -97,7 +99,8 @@ def settle(
         # The receipt: the account's next number, taken in this transaction (the counter's
         # conditional write), with what each item got, and `ChargeSucceeded` in the outbox
         # beside the line (notifications.md): once, as the line becomes succeeded and applied.
-        issued = store.receipts_issued(line.account_id)
+        if issued is None:
+            issued = store.receipts_issued(line.account_id)
         done = replace(
             paid,
             applied=True,
@@ -125,11 +128,10 @@ def settle(
             fresh = store.reload_charge(line)
             if fresh is None:
                 raise
-            if (
-                fresh.revision == line.revision
-                and races < RECEIPT_RACES
-                and store.receipts_issued(line.account_id) != issued
-            ):
+            taken, issued = issued, None  # the next attempt reads the counter again
+            if fresh.revision == line.revision and races < RECEIPT_RACES:
+                issued = store.receipts_issued(line.account_id)  # read here: the next hint
+            if issued is not None and issued != taken:
                 # Only another charge of the account took the number: that is no change of
                 # what is paid for, and it does not count against the attempts.
                 races += 1

@@ -29,7 +29,7 @@ from lifecycle.rules.model import (
     user,
 )
 from lifecycle.rules.quotes import account_reactivation_lines, build_quote, check_quote
-from tests.factories import CATALOG, account, act_on_account, integration
+from tests.factories import CATALOG, account, act_on_account, integration, past_due
 
 BOB = user("bob")
 NOW = utc(2027, 3, 2, 12)
@@ -66,36 +66,24 @@ def test_cancel_with_nothing_billable_is_disabled_at_once():
 
 
 def test_cancel_suspends_past_due_integrations_at_once_and_writes_their_charges_off():
-    past_due = integration(
-        Status.FREEZE_PENDING,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=2,
-        next_attempt_at=NOW + timedelta(days=3),
-    )
+    unpaid = past_due(Status.FREEZE_PENDING, attempts=2, retry_at=NOW + timedelta(days=3))
     paying = integration(Status.ACTIVE, integration_id="int_2")
-    decision = run(account(), AccountAction.CANCEL, [past_due, paying], reason=CancelReason.OTHER)
+    decision = run(account(), AccountAction.CANCEL, [unpaid, paying], reason=CancelReason.OTHER)
     assert decision.after.status is AccountStatus.CANCEL_PENDING  # int_2 still has a paid period
     (stopped,) = decision.integrations
     assert (stopped.after.id, stopped.after.status, stopped.after.suspension_reason) == (
-        past_due.id,
+        unpaid.id,
         Status.SUSPENDED,
         SuspensionReason.ACCOUNT_CANCELLED,
     )
     assert stopped.after.suspended_from is Status.FROZEN
     assert stopped.after.billing_state is BillingState.OK
-    assert (
-        stopped.writes_off == f"renewal:{past_due.id}:{format_instant(past_due.current_period_end)}"
-    )
+    assert stopped.writes_off == f"renewal:{unpaid.id}:{format_instant(unpaid.current_period_end)}"
 
 
 def test_cancel_with_only_past_due_integrations_is_disabled_at_once():
-    past_due = integration(
-        Status.ACTIVE,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=1,
-        next_attempt_at=NOW + timedelta(days=1),
-    )
-    decision = run(account(), AccountAction.CANCEL, [past_due], reason=CancelReason.OTHER)
+    unpaid = past_due(Status.ACTIVE, retry_at=NOW + timedelta(days=1))
+    decision = run(account(), AccountAction.CANCEL, [unpaid], reason=CancelReason.OTHER)
     assert decision.after.status is AccountStatus.DISABLED
     assert [d.after.status for d in decision.integrations] == [Status.SUSPENDED]
 

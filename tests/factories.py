@@ -15,7 +15,6 @@ from lifecycle.rules.model import (
     Account,
     AccountDecision,
     AccountStatus,
-    Actor,
     BillingState,
     Cancellation,
     CancelReason,
@@ -32,8 +31,9 @@ CATALOG = DEFAULT_CATALOG
 T0 = utc(2026, 11, 21, 10)
 ANCHOR = T0
 MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
+END = utc(2026, 12, 21, 10)  # the end of the first period from ANCHOR
 # The day after the first period's end: a declined first renewal's retry.
-FIRST_RETRY = add_month(ANCHOR, 1) + timedelta(days=1)
+FIRST_RETRY = END + timedelta(days=1)
 ALICE = user("alice")
 # The body of a `POST /v1/integrations` (a starter plan: the smallest charge).
 NEW_INTEGRATION = {
@@ -77,13 +77,12 @@ def act_on_account(
     action: AccountAction,
     integrations: Sequence[Integration] = (),
     at: datetime = MID,
-    actor: Actor = ALICE,
     **command: Any,
 ) -> AccountDecision:
-    """What `actor` (Alice) doing `action` to the account `subject` at `at` decides."""
+    """What Alice doing `action` to the account `subject` at `at` decides."""
     return decide_account(
         subject,
-        AccountCommand(action, actor, **command),
+        AccountCommand(action, ALICE, **command),
         at,
         integrations=integrations,
         catalog=CATALOG,
@@ -180,6 +179,14 @@ def past_due(
         next_attempt_at=retry_at,
         **changes,
     )
+
+
+def post_integration(name: str, plan: str = "standard") -> tuple[int, Any]:
+    """`POST /v1/integrations` of NEW_INTEGRATION named `name` on `plan`, through the real
+    handler in process (as invoke's default caller): its status and body."""
+    from local.inprocess import invoke  # noqa: PLC0415
+
+    return invoke("POST", "/v1/integrations", body={**NEW_INTEGRATION, "name": name, "plan": plan})
 
 
 def create_paid(

@@ -149,12 +149,18 @@ def test_every_15_minute_tick_around_the_period_end_charges_once(world):
     assert world.payment_intents() == 2
 
 
-def test_the_sweep_run_twice_at_once_charges_each_integration_once(world):
-    ids = [f"int_{i}" for i in range(8)]
+def due_at_end(world, count):
+    """`count` integrations (int_0, int_1...) added now, the clock set to their period end: their
+    ids and their renewals due."""
+    ids = [f"int_{i}" for i in range(count)]
     for integration_id in ids:
         world.add(integration_id)
     world.clock.set(END)
-    keys = list(renewals.due(world.services, DueKind.RENEWAL))
+    return ids, list(renewals.due(world.services, DueKind.RENEWAL))
+
+
+def test_the_sweep_run_twice_at_once_charges_each_integration_once(world):
+    ids, keys = due_at_end(world, 8)
     barrier = threading.Barrier(2)
     errors = []
 
@@ -182,11 +188,7 @@ def test_the_sweep_run_twice_at_once_charges_each_integration_once(world):
 
 
 def test_a_sweep_that_crashed_half_way_is_rerun_and_charges_each_once(world):
-    ids = [f"int_{i}" for i in range(6)]
-    for integration_id in ids:
-        world.add(integration_id)
-    world.clock.set(END)
-    keys = list(renewals.due(world.services, DueKind.RENEWAL))
+    ids, keys = due_at_end(world, 6)
     for key in keys[:3]:  # then the process dies
         renewals.renew(world.services, key.account_id, key.integration_id)
     assert sorted(o.result for o in world.sweep()) == ["renewed"] * 3

@@ -79,6 +79,21 @@ def line(kind, actor=ALICE, at=MID, **details):
     return HistoryEntry(at=at, type=kind, actor=str(actor), details=details)
 
 
+def charge(subject, kind, amount, description, key, start, end, **rest):
+    """The charge in USD of `subject` alone for [start, end), keyed `key` at Stripe."""
+    return ChargeRequest(
+        kind=kind,
+        amount=amount,
+        currency="usd",
+        description=description,
+        integration_ids=(subject.id,),
+        idempotency_key=key,
+        period_start=start,
+        period_end=end,
+        **rest,
+    )
+
+
 def expected(subject, told, wrote, at=MID, actor=ALICE, **changes):
     """The decision storing `subject` (an integration or an account) with `changes` at its next
     version, telling the sync engine `told` (detail type: data) and writing `wrote` (history or
@@ -114,15 +129,14 @@ def test_create_records_a_new_active_integration_charged_its_first_month():
     assert decision == Decision(
         before=None,
         after=after,
-        charge=ChargeRequest(
-            kind=ChargeKind.CREATE,
-            amount=9900,
-            currency="usd",
-            description="Acme to Shopify (premium): first month, up front",
-            integration_ids=("int_9",),
-            idempotency_key="create:int_9",
-            period_start=MID,
-            period_end=utc(2027, 1, 6, 10),
+        charge=charge(
+            after,
+            ChargeKind.CREATE,
+            9900,
+            "Acme to Shopify (premium): first month, up front",
+            "create:int_9",
+            MID,
+            utc(2027, 1, 6, 10),
         ),
         events=(event(after, DetailType.INTEGRATION_CREATED, plan="premium", amount=9900),),
         history=(line("integration_created", plan="premium", amount=9900),),
@@ -217,16 +231,7 @@ def test_a_paid_unfreeze_records_its_charge_against_the_quote():
     )
     assert decision == replace(
         reactivated,
-        charge=ChargeRequest(
-            kind=ChargeKind.QUOTE,
-            amount=2000,
-            currency="usd",
-            description=description,
-            integration_ids=(subject.id,),
-            idempotency_key="quote:quo_7",
-            period_start=MID,
-            period_end=END,
-        ),
+        charge=charge(subject, ChargeKind.QUOTE, 2000, description, "quote:quo_7", MID, END),
     )
 
 
@@ -253,15 +258,9 @@ def test_a_paid_reinstatement_records_a_new_period_from_now():
         version=4,
     )
     assert decision.after == after
-    assert decision.charge == ChargeRequest(
-        kind=ChargeKind.QUOTE,
-        amount=900,
-        currency="usd",
-        description="Reactivate Acme Supply to Shopify (frozen): one month up front",
-        integration_ids=(subject.id,),
-        idempotency_key="quote:quo_8",
-        period_start=at,
-        period_end=add_month(at, 1),
+    description = "Reactivate Acme Supply to Shopify (frozen): one month up front"
+    assert decision.charge == charge(
+        subject, ChargeKind.QUOTE, 900, description, "quote:quo_8", at, add_month(at, 1)
     )
     assert decision.events == (event(after, DetailType.INTEGRATION_REACTIVATED, at=at, amount=900),)
 
@@ -372,17 +371,18 @@ def test_a_renewal_charge_is_keyed_by_its_period_and_attempt():
     renewal = decide_renewal(
         subject, END + timedelta(days=1), account_status=AccountStatus.ACTIVE, catalog=CATALOG
     )
-    assert renewal.charge == ChargeRequest(
-        kind=ChargeKind.RENEWAL,
-        amount=4900,
-        currency="usd",
-        description="Acme Supply to Shopify: active fee 49.00 USD for 2026-12-21 to 2027-01-21",
-        integration_ids=(subject.id,),
-        idempotency_key=f"renewal:{subject.id}:2026-12-21T10:00:00Z:attempt-2",
-        period_start=END,
-        period_end=NEXT_END,
+    ledger_key = f"renewal:{subject.id}:2026-12-21T10:00:00Z"
+    description = "Acme Supply to Shopify: active fee 49.00 USD for 2026-12-21 to 2027-01-21"
+    assert renewal.charge == charge(
+        subject,
+        ChargeKind.RENEWAL,
+        4900,
+        description,
+        f"{ledger_key}:attempt-2",
+        END,
+        NEXT_END,
         attempt=2,
-        ledger_key=f"renewal:{subject.id}:2026-12-21T10:00:00Z",
+        ledger_key=ledger_key,
     )
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle.rules.account import AccountAction, AccountCommand, decide_account
 from lifecycle.rules.calendar import add_month, utc
-from lifecycle.rules.catalog import DEFAULT_CATALOG
-from lifecycle.rules.integration import Action, Command, decide
+from lifecycle.rules.catalog import DEFAULT_CATALOG, Catalog
+from lifecycle.rules.integration import Action, Command, NewIntegration, create, decide
 from lifecycle.rules.model import (
     Account,
     AccountDecision,
     AccountStatus,
-    Actor,
+    BillingState,
     Cancellation,
     CancelReason,
     Decision,
@@ -31,6 +31,9 @@ CATALOG = DEFAULT_CATALOG
 T0 = utc(2026, 11, 21, 10)
 ANCHOR = T0
 MID = utc(2026, 12, 6, 10)  # 15 of the 30 days of [2026-11-21T10, 2026-12-21T10) are left
+END = utc(2026, 12, 21, 10)  # the end of the first period from ANCHOR
+# The day after the first period's end: a declined first renewal's retry.
+FIRST_RETRY = END + timedelta(days=1)
 ALICE = user("alice")
 # The body of a `POST /v1/integrations` (a starter plan: the smallest charge).
 NEW_INTEGRATION = {
@@ -46,6 +49,7 @@ def act(
     action: Action,
     at: datetime = MID,
     account_status: AccountStatus = AccountStatus.ACTIVE,
+    catalog: Catalog = CATALOG,
     **command: Any,
 ) -> Decision:
     """What Alice doing `action` to `subject` at `at` decides (the rules, nothing stored)."""
@@ -54,7 +58,17 @@ def act(
         Command(action, ALICE, **command),
         at,
         account_status=account_status,
-        catalog=CATALOG,
+        catalog=catalog,
+    )
+
+
+def create_new(
+    subject: Account, plan: str = "starter", at: datetime = MID, catalog: Catalog = CATALOG
+) -> Decision:
+    """What Alice creating `int_9` (NEW_INTEGRATION on `plan`) in the account `subject` at `at`
+    decides."""
+    return create(
+        "int_9", subject, NewIntegration(**{**NEW_INTEGRATION, "plan": plan}), at, ALICE, catalog
     )
 
 
@@ -63,13 +77,12 @@ def act_on_account(
     action: AccountAction,
     integrations: Sequence[Integration] = (),
     at: datetime = MID,
-    actor: Actor = ALICE,
     **command: Any,
 ) -> AccountDecision:
-    """What `actor` (Alice) doing `action` to the account `subject` at `at` decides."""
+    """What Alice doing `action` to the account `subject` at `at` decides."""
     return decide_account(
         subject,
-        AccountCommand(action, actor, **command),
+        AccountCommand(action, ALICE, **command),
         at,
         integrations=integrations,
         catalog=CATALOG,
@@ -150,13 +163,37 @@ def integration(
     return replace(base, **{**implied, **changes})
 
 
+def past_due(
+    status: Status = Status.ACTIVE,
+    *,
+    attempts: int = 1,
+    retry_at: datetime = FIRST_RETRY,
+    **changes: Any,
+) -> Integration:
+    """An integration in `status` whose renewal was declined `attempts` times, retried at
+    `retry_at` (by default: its first renewal failed once)."""
+    return integration(
+        status,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=attempts,
+        next_attempt_at=retry_at,
+        **changes,
+    )
+
+
+def post_integration(name: str, plan: str = "standard") -> tuple[int, Any]:
+    """`POST /v1/integrations` of NEW_INTEGRATION named `name` on `plan`, through the real
+    handler in process (as invoke's default caller): its status and body."""
+    from local.inprocess import invoke  # noqa: PLC0415
+
+    return invoke("POST", "/v1/integrations", body={**NEW_INTEGRATION, "name": name, "plan": plan})
+
+
 def create_paid(
     services: Any, account: Account, integration_id: str, plan: str, at: datetime
 ) -> Integration:
     """An integration created and charged up front the way the API does it (the ledger line
     first, the provider, then the state with the line applied)."""
-    from lifecycle.rules.integration import NewIntegration, create  # noqa: PLC0415
-    from lifecycle.rules.model import user  # noqa: PLC0415
     from lifecycle.rules.paid import CreatePaid  # noqa: PLC0415
     from lifecycle.usecases.charging import Purchase, collect, settle  # noqa: PLC0415
 

@@ -67,6 +67,11 @@ class Household:
         mine = set(self.everyone)
         return [e for e in answer.body["items"] if set(e["to"]) & mine]
 
+    def counts(self, *patterns: str) -> list[int]:
+        """How many of the emails so far have a subject matching each of `patterns`."""
+        emails = self.emails()
+        return [len(only(emails, pattern)) for pattern in patterns]
+
     def kinds(self) -> list[tuple[str, str]]:
         """(first word of the subject, recipient) of every email, in order."""
         return [(e["subject"].split(" ")[0], e["to"][0]) for e in self.emails()]
@@ -155,8 +160,7 @@ def test_a_declined_renewal_mails_each_retry_then_the_suspension(
     assert "renewal stayed unpaid for 7 days" in suspended[0]["text"]
 
     advance_to(stack, now(stack) + 10 * DAY)
-    assert len(only(household.emails(), r"^Payment failed")) == 8
-    assert len(only(household.emails(), r" is suspended$")) == 2
+    assert household.counts(r"^Payment failed", r" is suspended$") == [8, 2]
     assert household.member not in {e["to"][0] for e in household.emails()}
 
 
@@ -194,8 +198,7 @@ def test_a_cancel_reminds_every_user_once_three_days_before_and_the_deletion_is_
     assert "untouched" in deleted[0]["text"]
 
     advance_to(stack, now(stack) + 5 * DAY)
-    assert len(only(household.emails(), r"will be deleted on")) == 3
-    assert len(only(household.emails(), r" was deleted$")) == 3
+    assert household.counts(r"will be deleted on", r" was deleted$") == [3, 3]
 
 
 def test_the_functions_log_holds_no_address_and_no_card(stack: LocalStack, household: Household):

@@ -3,8 +3,6 @@ through `/_local/clock`, money checked in the ledger and in localstripe."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from datetime import timedelta
@@ -20,6 +18,7 @@ from local.client import (
     advance_to,
     now,
 )
+from tests.stripe_signing import stripe_signature
 
 STANDARD, STARTER, FROZEN_FEE = 4900, 2900, 900
 
@@ -298,17 +297,12 @@ def test_a_webhook_with_a_bad_signature_is_refused(stack: LocalStack):
         }
     ).encode()
 
-    def signed(body: bytes, key: str) -> str:
-        at = int(time.time())
-        digest = hmac.new(key.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-        return f"t={at},v1={digest}"
-
     forged = stack.webhook.post(
-        "/", raw=payload, headers={"Stripe-Signature": signed(payload, "whsec_not_ours")}
+        "/", raw=payload, headers={"Stripe-Signature": stripe_signature(payload, "whsec_not_ours")}
     )
     unsigned = stack.webhook.post("/", raw=payload)
     genuine = stack.webhook.post(
-        "/", raw=payload, headers={"Stripe-Signature": signed(payload, secret)}
+        "/", raw=payload, headers={"Stripe-Signature": stripe_signature(payload, secret)}
     )
 
     assert forged.status == 400

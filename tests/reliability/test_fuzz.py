@@ -19,7 +19,7 @@ from local.events import LambdaContext
 from local.inprocess import invoke
 from local.template import route_table
 from tests import bad_inputs
-from tests.factories import add_account
+from tests.factories import add_account, post_integration
 from tests.store_reads import table_items
 
 pytestmark = pytest.mark.integration
@@ -169,11 +169,7 @@ def test_any_json_body_is_a_4xx_that_changes_nothing_or_a_2xx_kept_verbatim(
     services, method, route
 ):
     add_account(services.store)
-    status, created = invoke(
-        "POST",
-        "/v1/integrations",
-        body={"name": "Fuzzed feed", "supplier": "s", "channel": "c", "plan": "standard"},
-    )
+    status, created = post_integration("Fuzzed feed", "standard")
     assert status == 201, created
     params = {"id": created["id"]} if "{id}" in route else None
 

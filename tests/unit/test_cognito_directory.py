@@ -76,24 +76,29 @@ def user(**attributes: str) -> dict[str, Any]:
     }
 
 
-def test_an_invitation_is_admin_create_user_with_the_account_and_cognitos_email(cognito):
-    directory = CognitoDirectory(POOL, cognito.client)
-    answer = user(email="member@acme.example")
-    del answer["UserAttributes"]
-    answer["Attributes"] = [{"Name": "email", "Value": "member@acme.example"}]
+def expect_invitation(cognito, email: str) -> None:
+    """The stub expects the AdminCreateUser that invites `email` to acc_1 (a verified email,
+    mailed by Cognito) and answers with the new user (its attributes named `Attributes` there)."""
+    answer = user(email=email)
+    answer["Attributes"] = answer.pop("UserAttributes")
     cognito.expect(
         "admin_create_user",
         {"User": answer},
         {
-            "Username": "member@acme.example",
+            "Username": email,
             "UserAttributes": [
-                {"Name": "email", "Value": "member@acme.example"},
+                {"Name": "email", "Value": email},
                 {"Name": "email_verified", "Value": "true"},
                 {"Name": "custom:account_id", "Value": "acc_1"},
             ],
             "DesiredDeliveryMediums": ["EMAIL"],
         },
     )
+
+
+def test_an_invitation_is_admin_create_user_with_the_account_and_cognitos_email(cognito):
+    directory = CognitoDirectory(POOL, cognito.client)
+    expect_invitation(cognito, "member@acme.example")
 
     assert directory.create_user(email="member@acme.example", account_id="acc_1") == USERNAME
 
@@ -208,21 +213,7 @@ def test_the_grants_are_exactly_the_calls_the_adapter_makes(cognito):
     """What the users use cases and the trigger call (recorded through the adapter) is what
     their functions are granted: no call that would be denied, no grant unused."""
     directory = CognitoDirectory(POOL, cognito.client)
-    answer = user(email="m@acme.example")
-    answer["Attributes"] = answer.pop("UserAttributes")
-    cognito.expect(
-        "admin_create_user",
-        {"User": answer},
-        {
-            "Username": "m@acme.example",
-            "UserAttributes": [
-                {"Name": "email", "Value": "m@acme.example"},
-                {"Name": "email_verified", "Value": "true"},
-                {"Name": "custom:account_id", "Value": "acc_1"},
-            ],
-            "DesiredDeliveryMediums": ["EMAIL"],
-        },
-    )
+    expect_invitation(cognito, "m@acme.example")
     cognito.expect("admin_get_user", user(email="m@acme.example"), {"Username": USERNAME})
     for operation in ("admin_add_user_to_group", "admin_remove_user_from_group"):
         cognito.expect(operation, {}, {"Username": USERNAME, "GroupName": "billing"})

@@ -23,22 +23,22 @@ from local.clock import (
 )
 from local.sources import event_sources, pattern_matches
 
-RENEWAL = Schedule(
-    name="RenewalSchedule",
-    function="RenewalSweepFunction",
-    folder="renewal_sweep",
-    every=timedelta(minutes=15),
-    input=None,
-    kind=DueKind.RENEWAL,
-)
-DELETION = Schedule(
-    name="DeletionSchedule",
-    function="DeletionSweepFunction",
-    folder="deletion_sweep",
-    every=timedelta(hours=1),
-    input=None,
-    kind=DueKind.DELETION,
-)
+
+def sweep(kind: DueKind, every: timedelta) -> Schedule:
+    """The sweep of `kind`'s due entries every `every`, named as template.yaml names it."""
+    title = kind.value.capitalize()
+    return Schedule(
+        name=f"{title}Schedule",
+        function=f"{title}SweepFunction",
+        folder=f"{kind.value}_sweep",
+        every=every,
+        input=None,
+        kind=kind,
+    )
+
+
+RENEWAL = sweep(DueKind.RENEWAL, timedelta(minutes=15))
+DELETION = sweep(DueKind.DELETION, timedelta(hours=1))
 
 
 class Table:

@@ -4,11 +4,8 @@ import json
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 import stripe
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from lifecycle.payments.stripe_adapter import STRIPE_API_VERSION
 from lifecycle.payments.stripe_webhooks import (
@@ -18,6 +15,8 @@ from lifecycle.payments.stripe_webhooks import (
     webhook_secrets,
 )
 from lifecycle.usecases.webhooks import HANDLED
+from tests.parameter_store import secret_in_parameter_store
+from tests.stripe_signing import stripe_signature
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "stripe"
 SAMPLES = sorted(EVENTS.glob("*.json"))
@@ -26,9 +25,7 @@ OLD_SECRET = "whsec_test_previous_Jx4mB7cZ1hD0sF3a"
 
 
 def signed(payload: bytes, secret: str = SECRET, at: int | None = None) -> str:
-    return stripe.WebhookSignature.generate_signature_header(
-        payload.decode("utf-8"), secret, timestamp=int(time.time()) if at is None else at
-    )
+    return stripe_signature(payload, secret, at)
 
 
 @pytest.fixture
@@ -155,19 +152,14 @@ def test_webhook_secrets_come_comma_separated_from_the_environment(
 def test_webhook_secrets_come_from_parameter_store_when_the_environment_has_none(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRETS", raising=False)
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS_PARAM", "/integrations/dev/stripe/webhook-secrets")
-    parameters.clear_caches()
-    with mock_aws():
-        boto3.client("ssm").put_parameter(
-            Name="/integrations/dev/stripe/webhook-secrets",
-            Value=f"{SECRET},{OLD_SECRET}",
-            Type="SecureString",
-        )
-
+    with secret_in_parameter_store(
+        monkeypatch,
+        "STRIPE_WEBHOOK_SECRETS",
+        "/integrations/dev/stripe/webhook-secrets",
+        f"{SECRET},{OLD_SECRET}",
+    ):
         secrets = webhook_secrets()
 
-    parameters.clear_caches()
     assert secrets == [SECRET, OLD_SECRET]
 
 

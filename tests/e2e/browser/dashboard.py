@@ -46,7 +46,9 @@ class Dashboard:
         self.page = page
         self.shots = shots
 
-    def sign_in(self, account_id: str, *, billing: bool) -> None:
+    def sign_in(self, account_id: str, *, billing: bool) -> Page:
+        """Signed in (the local sign-in form) to `account_id` as a billing user or a member: the
+        page, showing the integrations."""
         self.page.goto("/")
         self.page.get_by_label("Account id").fill(account_id)
         self.page.get_by_label("Billing user" if billing else "Member").check()
@@ -55,6 +57,28 @@ class Dashboard:
             self.page.get_by_role("heading", name="Cancel Integrations", level=1)
         ).to_be_visible()
         expect(self.page.locator("#who")).to_contain_text(account_id)
+        return self.page
+
+    def sign_up(self, email: str) -> Page:
+        """A new account signed up for on the sign-in page by `email`: its first (billing) user,
+        signed in."""
+        self.page.goto("/")
+        signup = self.page.get_by_role("form", name="New account")
+        signup.get_by_label("Email address").fill(email)
+        signup.get_by_role("button", name="New account").click()
+        expect(self.page.locator("#who")).to_contain_text(email)
+        return self.page
+
+    def create_in_dialog(self, name: str, supplier: str, channel: str, plan: str) -> Locator:
+        """The New integration dialog filled in and sent (`Create and pay`): the dialog."""
+        self.page.get_by_role("button", name="New integration").click()
+        dialog = self.dialog
+        dialog.get_by_label("Name").fill(name)
+        dialog.get_by_label("Supplier").fill(supplier)
+        dialog.get_by_label("Sales channel").fill(channel)
+        dialog.get_by_label("Plan").select_option(plan)
+        dialog.get_by_role("button", name="Create and pay").click()
+        return dialog
 
     def with_cognito(self, hosted_ui: str = "https://auth.example.test") -> str:
         """The page configured as deployed (`config.js`: Cognito's hosted UI at `hosted_ui`,

@@ -22,29 +22,19 @@ def address(label: str) -> str:
 def test_a_new_account_adds_a_card_on_checkout_then_creates_an_integration(
     stack: LocalStack, dashboard: Dashboard
 ) -> None:
-    page = dashboard.page
-    page.goto("/")
     email = address("merchant")
-
-    signup = page.get_by_role("form", name="New account")
-    signup.get_by_label("Email address").fill(email)
-    signup.get_by_role("button", name="New account").click()
+    page = dashboard.sign_up(email)
 
     expect(page.get_by_role("heading", name="Cancel Integrations", level=1)).to_be_visible()
-    expect(page.locator("#who")).to_contain_text(email)
     expect(page.locator("#who")).to_contain_text("Billing user")
     expect(page.locator("#integrations-body")).to_contain_text("No integrations yet")
     expect(page.locator("#account-notice")).to_contain_text("Add a payment method")
     dashboard.screenshot("new-account")
 
     # Creating first: 402, and its detail comes with the way out.
-    page.get_by_role("button", name="New integration").click()
-    dialog = dashboard.dialog
-    dialog.get_by_label("Name").fill("Acme Supply to Shopify")
-    dialog.get_by_label("Supplier").fill("acme-supply")
-    dialog.get_by_label("Sales channel").fill("shopify")
-    dialog.get_by_label("Plan").select_option("starter")
-    dialog.get_by_role("button", name="Create and pay").click()
+    dialog = dashboard.create_in_dialog(
+        "Acme Supply to Shopify", "acme-supply", "shopify", "starter"
+    )
     expect(dialog.get_by_role("alert")).to_contain_text("no payment method on file")
     dashboard.screenshot("create-needs-a-card")
 
@@ -59,12 +49,7 @@ def test_a_new_account_adds_a_card_on_checkout_then_creates_an_integration(
     expect(page.get_by_role("button", name="Manage payment method")).to_be_visible()
     page.get_by_role("link", name="Cancel Integrations").click()
     expect(page.locator("#account-notice")).to_be_hidden()
-    page.get_by_role("button", name="New integration").click()
-    dialog.get_by_label("Name").fill("Acme Supply to Shopify")
-    dialog.get_by_label("Supplier").fill("acme-supply")
-    dialog.get_by_label("Sales channel").fill("shopify")
-    dialog.get_by_label("Plan").select_option("starter")
-    dialog.get_by_role("button", name="Create and pay").click()
+    dashboard.create_in_dialog("Acme Supply to Shopify", "acme-supply", "shopify", "starter")
 
     expect(dashboard.dialog).to_have_count(0)
     row = page.locator("#integrations-body tr[data-id]")
@@ -79,13 +64,8 @@ def test_a_new_account_adds_a_card_on_checkout_then_creates_an_integration(
 def test_a_billing_user_manages_the_users_and_keeps_one_billing_user(
     stack: LocalStack, dashboard: Dashboard
 ) -> None:
-    page = dashboard.page
-    page.goto("/")
     owner = address("owner")
-    signup = page.get_by_role("form", name="New account")
-    signup.get_by_label("Email address").fill(owner)
-    signup.get_by_role("button", name="New account").click()
-    expect(page.locator("#who")).to_contain_text(owner)
+    page = dashboard.sign_up(owner)
     dashboard.open_account_page()
     users = page.locator("#users-body")
     expect(users).to_contain_text(owner)
@@ -126,8 +106,7 @@ def test_a_member_sees_no_users_section_and_no_new_integration(
     stack: LocalStack, dashboard: Dashboard
 ) -> None:
     created = stack.api.post("/_local/signup", {"email": address("owner")}).body
-    dashboard.sign_in(created["account_id"], billing=False)
-    page = dashboard.page
+    page = dashboard.sign_in(created["account_id"], billing=False)
 
     expect(page.get_by_role("button", name="New integration")).to_be_hidden()
     dashboard.open_account_page()

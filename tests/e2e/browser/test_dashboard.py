@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from playwright.sync_api import Request, Route, expect
 
 from lifecycle.rules.calendar import parse_instant
-from local.client import RENEWAL_SLOT, LocalStack, Tenant, advance_past, advance_to
+from local.client import RENEWAL_SLOT, Tenant, advance_past, advance_to
 from tests.e2e.browser.dashboard import Dashboard, create_integration, money
 
 
@@ -35,14 +35,12 @@ def frozen_integration(tenant: Tenant, name: str) -> dict[str, Any]:
 
 
 def test_freezing_two_selected_integrations_turns_both_freeze_pending(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
     globex = create_integration(tenant, "Globex Wholesale to Amazon", plan="starter")
     initech = create_integration(tenant, "Initech Parts to eBay", plan="premium")
-    dashboard.sign_in(tenant.account_id, billing=False)  # freezing needs no billing access
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=False)  # freezing needs no billing access
     for item in (acme, globex, initech):
         expect(dashboard.badge(item["id"])).to_have_attribute("data-status", "active")
     expect(dashboard.freeze_button).to_have_text("Freeze 0 Integrations")
@@ -81,12 +79,10 @@ def test_freezing_two_selected_integrations_turns_both_freeze_pending(
 
 
 def test_cancel_needs_a_reason_then_the_refresh_icon_takes_it_back_for_free(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
-    dashboard.sign_in(tenant.account_id, billing=False)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=False)
     sent: list[Request] = []
     page.on(
         "request",
@@ -142,12 +138,10 @@ def test_cancel_needs_a_reason_then_the_refresh_icon_takes_it_back_for_free(
 
 
 def test_a_frozen_integration_is_unfrozen_through_its_quote_by_a_billing_user(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     frozen = frozen_integration(tenant, "Umbrella Goods to WooCommerce")
-    dashboard.sign_in(tenant.account_id, billing=True)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=True)
     expect(dashboard.badge(frozen["id"])).to_have_attribute("data-status", "frozen")
     expect(dashboard.row(frozen["id"])).to_contain_text("Not syncing")
 
@@ -186,12 +180,10 @@ def test_a_frozen_integration_is_unfrozen_through_its_quote_by_a_billing_user(
 
 
 def test_a_member_sees_the_quote_without_pay_and_no_billing_controls(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     frozen = frozen_integration(tenant, "Umbrella Goods to WooCommerce")
-    dashboard.sign_in(tenant.account_id, billing=False)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=False)
 
     dashboard.refresh_icon(frozen["id"], frozen["name"]).click()
 
@@ -220,16 +212,14 @@ def test_a_member_sees_the_quote_without_pay_and_no_billing_controls(
 
 
 def test_an_error_is_shown_as_its_detail_in_its_row_and_the_account_page_lists_charges(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
     initech = create_integration(tenant, "Initech Parts to eBay", plan="premium")
     assert (
         tenant.post(f"/v1/integrations/{initech['id']}/cancel", {"reason": "other"}).status == 200
     )
-    dashboard.sign_in(tenant.account_id, billing=True)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=True)
     expect(dashboard.badge(initech["id"])).to_have_attribute("data-status", "cancel_pending")
 
     # A network failure is said in words, next to the buttons; nothing changes.
@@ -277,12 +267,10 @@ def test_an_error_is_shown_as_its_detail_in_its_row_and_the_account_page_lists_c
 
 
 def test_a_billing_user_cancels_the_account_with_a_reason_and_takes_it_back_for_free(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
-    dashboard.sign_in(tenant.account_id, billing=True)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=True)
     dashboard.open_account_page()
     expect(page.locator("#account-status .badge")).to_have_text("Active")
 
@@ -314,9 +302,8 @@ def test_a_billing_user_cancels_the_account_with_a_reason_and_takes_it_back_for_
 
 
 def test_with_cognito_configured_the_code_from_the_hosted_ui_is_exchanged_with_its_pkce_verifier(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
     page = dashboard.page
     hosted_ui = dashboard.with_cognito()
@@ -343,7 +330,7 @@ def test_with_cognito_configured_the_code_from_the_hosted_ui_is_exchanged_with_i
             and form["grant_type"] == ["authorization_code"]
             and base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
         )
-        cors = {"Access-Control-Allow-Origin": stack.api.base}
+        cors = {"Access-Control-Allow-Origin": tenant.stack.api.base}
         if not good:
             route.fulfill(status=400, json={"error": "invalid_grant"}, headers=cors)
             return
@@ -380,15 +367,13 @@ def test_with_cognito_configured_the_code_from_the_hosted_ui_is_exchanged_with_i
 
 
 def test_a_disabled_account_is_reactivated_through_its_quote_and_paid_up_front(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     acme = create_integration(tenant, "Acme Supply to Shopify")
     assert tenant.post("/v1/account/cancel", {"reason": "too_expensive"}).status == 200
-    advance_past(stack, acme["current_period_end"], RENEWAL_SLOT)
+    advance_past(tenant.stack, acme["current_period_end"], RENEWAL_SLOT)
     assert tenant.get("/v1/account").body["status"] == "disabled"
-    dashboard.sign_in(tenant.account_id, billing=True)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=True)
     expect(dashboard.badge(acme["id"])).to_have_attribute("data-status", "suspended")
     expect(page.locator("#account-notice")).to_contain_text("Your account is disabled")
     dashboard.open_account_page()
@@ -413,13 +398,11 @@ def test_a_disabled_account_is_reactivated_through_its_quote_and_paid_up_front(
 
 
 def test_manage_payment_method_opens_the_billing_portal_and_its_link_comes_back(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
     """The portal is Stripe's page; locally the stack's stand-in for it (localstripe has none)
     shows the card on file and links back to the return URL the dashboard gave."""
-    tenant = Tenant(stack)
-    dashboard.sign_in(tenant.account_id, billing=True)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=True)
     dashboard.open_account_page()
 
     page.get_by_role("button", name="Manage payment method").click()
@@ -434,13 +417,11 @@ def test_manage_payment_method_opens_the_billing_portal_and_its_link_comes_back(
 
 
 def test_the_charges_table_downloads_a_receipt_and_an_emails_receipt_link_opens_it(
-    stack: LocalStack, dashboard: Dashboard
+    tenant: Tenant, dashboard: Dashboard
 ) -> None:
-    tenant = Tenant(stack)
     create_integration(tenant, "Acme Supply to Shopify")
     (charge,) = tenant.charges()
-    dashboard.sign_in(tenant.account_id, billing=True)
-    page = dashboard.page
+    page = dashboard.sign_in(tenant.account_id, billing=True)
     dashboard.open_account_page()
 
     button = page.locator(f'#charges-body tr[data-charge-id="{charge["id"]}"] [data-receipt]')

@@ -17,9 +17,8 @@ from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
 from local.events import LambdaContext
-from local.inprocess import invoke
 from tests import bad_inputs
-from tests.factories import add_account
+from tests.factories import add_account, post_integration
 from tests.store_reads import outbox_events, table_items
 
 pytestmark = pytest.mark.integration
@@ -97,11 +96,7 @@ def waiting(services, payments):
     """A create whose payment outcome was unknown (Stripe timed out): nothing applied yet."""
     add_account(services.store)
     payments.cards["cus_acc_1"] = "unavailable"
-    status, problem = invoke(
-        "POST",
-        "/v1/integrations",
-        body={"name": "Late feed", "supplier": "s", "channel": "c", "plan": "starter"},
-    )
+    status, problem = post_integration("Late feed", "starter")
     assert (status, problem["code"]) == (503, "payment_pending")
     (line,), _ = services.store.list_charges("acc_1")
     assert line.status is ChargeStatus.PENDING
@@ -284,11 +279,7 @@ def test_every_order_of_an_applied_charges_events_converges_to_the_same_state(
 ):
     """The usual case: the request applied its charge; Stripe's events come in any order."""
     add_account(services.store)
-    status, _ = invoke(
-        "POST",
-        "/v1/integrations",
-        body={"name": "Feed", "supplier": "s", "channel": "c", "plan": "starter"},
-    )
+    status, _ = post_integration("Feed", "starter")
     assert status == 201
     (line,), _ = services.store.list_charges("acc_1")
     for kind in order:
@@ -381,19 +372,11 @@ def test_a_declined_charges_line_is_not_marked_paid_by_anothers_success(services
     create: nothing is created, the declined line stays declined."""
     add_account(services.store)
     payments.cards["cus_acc_1"] = "declined"
-    status, _ = invoke(
-        "POST",
-        "/v1/integrations",
-        body={"name": "Declined", "supplier": "s", "channel": "c", "plan": "standard"},
-    )
+    status, _ = post_integration("Declined", "standard")
     assert status == 402
     (declined,), _ = services.store.list_charges("acc_1")
     payments.cards["cus_acc_1"] = "ok"
-    status, _ = invoke(
-        "POST",
-        "/v1/integrations",
-        body={"name": "Paid", "supplier": "s", "channel": "c", "plan": "standard"},
-    )
+    status, _ = post_integration("Paid", "standard")
     assert status == 201
     paid = next(c for c in services.store.list_charges("acc_1")[0] if c.id != declined.id)
     forged = stripe_event(
@@ -418,11 +401,7 @@ def test_unknown_event_types_are_acknowledged_and_ignored(services, waiting):
 
 def test_a_late_successful_renewal_payment_clears_past_due(services, payments, clock):
     add_account(services.store)
-    status, created = invoke(
-        "POST",
-        "/v1/integrations",
-        body={"name": "Feed", "supplier": "s", "channel": "c", "plan": "standard"},
-    )
+    status, created = post_integration("Feed", "standard")
     subject = services.store.get_integration("acc_1", created["id"])
     clock.set(subject.current_period_end)
     payments.cards["cus_acc_1"] = "declined"

@@ -177,6 +177,37 @@ def _allowed(result: Any, *also: str) -> None:
         assert result.code in ("conflict", "quote_stale", *also), result.detail
 
 
+@dataclass
+class Raced:
+    """One trial of a payment racing a member's action, audited."""
+
+    paid: Any  # the payment's result, or the DomainError it was refused with
+    other: Any  # likewise for the member's action
+    lines: list[ChargeRecord]
+    after: Integration | None
+    kept: list[ChargeRecord]  # the lines whose money was kept
+
+
+def pay_while_a_member(
+    shop: Shop, tally: Tally, subject: Integration, action: Any, *args: Any, also: tuple = ()
+) -> Raced:
+    """A billing user pays `subject`'s reactivation quote while a member does the use case
+    `action` to it (with `args`), both at once; every loser told why (`also`: more refusals
+    allowed to the payment), the outcomes tallied, the money audited."""
+    billing, member = shop.caller(), shop.caller(billing=False)
+    quote = integrations.reactivation_quote(shop.services, billing, subject.id)
+    paid, other = race(
+        partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
+        partial(action, shop.services, member, subject.id, *args),
+    )
+    _allowed(paid, *also)
+    tally.outcomes.update([f"pay:{_name(paid)}", f"{action.__name__}:{_name(other)}"])
+    lines = shop.audit(subject.id, tally)
+    after = shop.store.get_integration(shop.account.id, subject.id)
+    kept = [line for line in lines if line.status is ChargeStatus.SUCCEEDED]
+    return Raced(paid, other, lines, after, kept)
+
+
 RESULTS: dict[str, Tally] = {}
 
 
@@ -270,37 +301,24 @@ def test_paying_an_unfreeze_while_a_member_cancels_never_keeps_money_without_the
     tally = RESULTS.setdefault("pay vs cancel", Tally())
     for _ in range(TRIALS):
         subject = shop.frozen()
-        billing, member = shop.caller(), shop.caller(billing=False)
-        quote = integrations.reactivation_quote(shop.services, billing, subject.id)
-        paid, cancelled = race(
-            partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
-            partial(
-                integrations.cancel,
-                shop.services,
-                member,
-                subject.id,
-                CancelReason.TOO_EXPENSIVE,
-                None,
-            ),
+        raced = pay_while_a_member(
+            shop, tally, subject, integrations.cancel, CancelReason.TOO_EXPENSIVE, None
         )
-        _allowed(paid)
         # The cancel may lose the race to the unfreeze's commit: a retryable 409, and the
         # integration is then active and paid for.
-        _allowed(cancelled)
-        tally.outcomes.update([f"pay:{_name(paid)}", f"cancel:{_name(cancelled)}"])
-        lines = shop.audit(subject.id, tally)
-        after = shop.store.get_integration(shop.account.id, subject.id)
-        kept = [line for line in lines if line.status is ChargeStatus.SUCCEEDED]
-        if isinstance(cancelled, DomainError):
-            assert (after.status, bool(kept)) == (Status.ACTIVE, True)
+        _allowed(raced.other)
+        after = raced.after
+        assert after is not None
+        if isinstance(raced.other, DomainError):
+            assert (after.status, bool(raced.kept)) == (Status.ACTIVE, True)
         else:
             assert after.status is Status.CANCEL_PENDING
             # Kept money means the unfreeze happened (and the cancel came after it).
-            assert after.cancelled_from is (Status.ACTIVE if kept else Status.FROZEN)
-        if isinstance(paid, DomainError) and any(
-            line.status is ChargeStatus.REFUNDED for line in lines
+            assert after.cancelled_from is (Status.ACTIVE if raced.kept else Status.FROZEN)
+        if isinstance(raced.paid, DomainError) and any(
+            line.status is ChargeStatus.REFUNDED for line in raced.lines
         ):
-            assert paid.extra.get("refunded") is True and "refunded" in paid.detail
+            assert raced.paid.extra.get("refunded") is True and "refunded" in raced.paid.detail
 
 
 def test_paying_to_reinstate_while_a_member_cancels_it_never_keeps_money_for_a_deleted_one(
@@ -309,42 +327,26 @@ def test_paying_to_reinstate_while_a_member_cancels_it_never_keeps_money_for_a_d
     tally = RESULTS.setdefault("pay vs delete", Tally())
     for _ in range(TRIALS):
         subject = shop.suspended()
-        billing, member = shop.caller(), shop.caller(billing=False)
-        quote = integrations.reactivation_quote(shop.services, billing, subject.id)
-        paid, cancelled = race(
-            partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
-            partial(
-                integrations.cancel, shop.services, member, subject.id, CancelReason.OTHER, None
-            ),
+        # The payment may also find it deleted already: not_found.
+        raced = pay_while_a_member(
+            shop, tally, subject, integrations.cancel, CancelReason.OTHER, None, also=("not_found",)
         )
-        _allowed(paid, "not_found")  # deleted before the payment read it
-        tally.outcomes.update([f"pay:{_name(paid)}", f"cancel:{_name(cancelled)}"])
-        lines = shop.audit(subject.id, tally)
-        after = shop.store.get_integration(shop.account.id, subject.id)
-        kept = [line for line in lines if line.status is ChargeStatus.SUCCEEDED]
-        if kept:
+        if raced.kept:
             # Reinstated first; the cancel then scheduled its end at the new period's end.
+            after = raced.after
             assert after is not None and after.status in (Status.ACTIVE, Status.CANCEL_PENDING)
         else:
-            assert after is None  # deleted at once; any charge was refunded
+            assert raced.after is None  # deleted at once; any charge was refunded
 
 
 def test_paying_an_unfreeze_while_a_member_freezes_is_applied_once(shop):
     tally = RESULTS.setdefault("pay vs freeze", Tally())
     for _ in range(TRIALS):
         subject = shop.frozen()
-        billing, member = shop.caller(), shop.caller(billing=False)
-        quote = integrations.reactivation_quote(shop.services, billing, subject.id)
-        paid, frozen = race(
-            partial(integrations.reactivate, shop.services, billing, subject.id, quote.id),
-            partial(integrations.freeze, shop.services, member, subject.id),
-        )
-        _allowed(paid)
-        tally.outcomes.update([f"pay:{_name(paid)}", f"freeze:{_name(frozen)}"])
-        lines = shop.audit(subject.id, tally)
-        after = shop.store.get_integration(shop.account.id, subject.id)
-        kept = [line for line in lines if line.status is ChargeStatus.SUCCEEDED]
-        if kept:
+        raced = pay_while_a_member(shop, tally, subject, integrations.freeze)
+        after = raced.after
+        assert after is not None
+        if raced.kept:
             assert after.status in (Status.ACTIVE, Status.FREEZE_PENDING)
             reactivated = [
                 h

@@ -229,25 +229,16 @@ def test_a_permanent_failure_is_retried_twice_then_ends_in_the_dlq(account, mail
                 payload, LambdaContext("notifier")
             ),
         )
-        events.put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(event["detail"]),
-                    "EventBusName": "integrations-test",
-                }
-            ]
-        )
         frozen = {**event, "detail-type": "IntegrationFrozen"}
         events.put_events(
             Entries=[
                 {
-                    "Source": frozen["source"],
-                    "DetailType": frozen["detail-type"],
-                    "Detail": json.dumps(frozen["detail"]),
+                    "Source": published["source"],
+                    "DetailType": published["detail-type"],
+                    "Detail": json.dumps(published["detail"]),
                     "EventBusName": "integrations-test",
                 }
+                for published in (event, frozen)
             ]
         )
 

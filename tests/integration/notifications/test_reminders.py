@@ -61,6 +61,14 @@ def results(services) -> list[str]:
     return [r.result for r in reminders.send_due(services)]
 
 
+def cancelled_and_reminded(services, clock, integration, before_end=timedelta(days=3)) -> None:
+    """`integration` cancelled, then the reminders sent `before_end` before its period end: its
+    own is sent."""
+    cancel(integration.id)
+    clock.set(integration.current_period_end - before_end)
+    assert results(services) == ["sent"]
+
+
 def test_the_reminder_is_sent_three_days_before_the_period_end_once(services, clock, integration):
     end = integration.current_period_end
     cancel(integration.id)
@@ -83,10 +91,7 @@ def test_the_reminder_is_sent_three_days_before_the_period_end_once(services, cl
 def test_an_uncancel_and_a_new_cancel_in_the_same_period_send_no_second_reminder(
     services, clock, integration
 ):
-    end = integration.current_period_end
-    cancel(integration.id)
-    clock.set(end - timedelta(days=2))
-    assert results(services) == ["sent"]
+    cancelled_and_reminded(services, clock, integration, timedelta(days=2))
 
     uncancel(integration.id)
     cancel(integration.id)
@@ -129,9 +134,7 @@ def test_a_cancelled_period_renewed_later_is_reminded_again_for_its_next_period(
     services, clock, integration
 ):
     end = integration.current_period_end
-    cancel(integration.id)
-    clock.set(end - timedelta(days=3))
-    assert results(services) == ["sent"]
+    cancelled_and_reminded(services, clock, integration)
     uncancel(integration.id)
     clock.set(end)
     for key in services.store.due(DueKind.RENEWAL, clock.now()):

@@ -10,7 +10,7 @@ import pytest
 
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.errors import Conflict
-from lifecycle.rules.integration import Action, Command, decide
+from lifecycle.rules.integration import Action
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import (
     AccountStatus,
@@ -18,11 +18,11 @@ from lifecycle.rules.model import (
     CancelReason,
     Status,
     SuspensionReason,
-    user,
 )
 from lifecycle.rules.renewal import DueKind
 from lifecycle.usecases import renewals
 from local.localstripe import swap_card
+from tests import factories
 from tests.factories import T0
 
 pytestmark = pytest.mark.integration
@@ -34,22 +34,21 @@ NEXT_END = utc(2027, 1, 21, 10)
 def act(world, integration_id, action, **command):
     subject = world.store.get_integration("acc_1", integration_id)
     account = world.store.get_account("acc_1")
-    decision = decide(
-        subject,
-        Command(action, user("u"), **command),
-        world.clock.now(),
-        account_status=account.status,
-        catalog=world.services.catalog,
-    )
+    decision = factories.act(subject, action, world.clock.now(), account.status, **command)
     world.store.commit(decision)
     return decision.after
 
 
+def sweep_at(world, at, integration_id, *results):
+    """The renewal sweep run at `at` answers `results`; `integration_id` as stored after it."""
+    world.clock.set(at)
+    assert [o.result for o in world.sweep()] == list(results)
+    return world.store.get_integration("acc_1", integration_id)
+
+
 def test_active_renews_for_the_monthly_fee_over_the_next_anchored_period(world):
     world.add("int_a")
-    world.clock.set(END)
-    assert [o.result for o in world.sweep()] == ["renewed"]
-    subject = world.store.get_integration("acc_1", "int_a")
+    subject = sweep_at(world, END, "int_a", "renewed")
     assert (subject.status, subject.current_period_start, subject.current_period_end) == (
         Status.ACTIVE,
         END,
@@ -96,7 +95,7 @@ def test_cancel_pending_is_not_charged_and_is_deleted_at_the_period_end(world):
 
 
 def test_integrations_of_a_cancelled_account_are_suspended_and_it_becomes_disabled(world):
-    from lifecycle.rules.account import AccountAction, AccountCommand, decide_account  # noqa: PLC0415
+    from lifecycle.rules.account import AccountAction  # noqa: PLC0415
 
     world.add("int_1")
     world.add("int_2", plan="premium")
@@ -104,12 +103,12 @@ def test_integrations_of_a_cancelled_account_are_suspended_and_it_becomes_disabl
     world.add("int_3")
     act(world, "int_3", Action.CANCEL, reason=CancelReason.OTHER)
     account = world.store.get_account("acc_1")
-    decision = decide_account(
+    decision = factories.act_on_account(
         account,
-        AccountCommand(AccountAction.CANCEL, user("u"), reason=CancelReason.OTHER),
+        AccountAction.CANCEL,
+        world.store.all_integrations("acc_1"),
         T0,
-        integrations=world.store.all_integrations("acc_1"),
-        catalog=world.services.catalog,
+        reason=CancelReason.OTHER,
     )
     world.store.commit(account=decision)
     world.clock.set(END)
@@ -150,12 +149,18 @@ def test_every_15_minute_tick_around_the_period_end_charges_once(world):
     assert world.payment_intents() == 2
 
 
-def test_the_sweep_run_twice_at_once_charges_each_integration_once(world):
-    ids = [f"int_{i}" for i in range(8)]
+def due_at_end(world, count):
+    """`count` integrations (int_0, int_1...) added now, the clock set to their period end: their
+    ids and their renewals due."""
+    ids = [f"int_{i}" for i in range(count)]
     for integration_id in ids:
         world.add(integration_id)
     world.clock.set(END)
-    keys = list(renewals.due(world.services, DueKind.RENEWAL))
+    return ids, list(renewals.due(world.services, DueKind.RENEWAL))
+
+
+def test_the_sweep_run_twice_at_once_charges_each_integration_once(world):
+    ids, keys = due_at_end(world, 8)
     barrier = threading.Barrier(2)
     errors = []
 
@@ -183,11 +188,7 @@ def test_the_sweep_run_twice_at_once_charges_each_integration_once(world):
 
 
 def test_a_sweep_that_crashed_half_way_is_rerun_and_charges_each_once(world):
-    ids = [f"int_{i}" for i in range(6)]
-    for integration_id in ids:
-        world.add(integration_id)
-    world.clock.set(END)
-    keys = list(renewals.due(world.services, DueKind.RENEWAL))
+    ids, keys = due_at_end(world, 6)
     for key in keys[:3]:  # then the process dies
         renewals.renew(world.services, key.account_id, key.integration_id)
     assert sorted(o.result for o in world.sweep()) == ["renewed"] * 3
@@ -198,9 +199,7 @@ def test_a_sweep_that_crashed_half_way_is_rerun_and_charges_each_once(world):
 def test_dunning_past_due_still_syncing_then_retries_then_suspended_on_day_7(world):
     world.add("int_d")
     swap_card(world.stripe_base, world.customer, "declined")
-    world.clock.set(END)
-    assert [o.result for o in world.sweep()] == ["past_due"]
-    subject = world.store.get_integration("acc_1", "int_d")
+    subject = sweep_at(world, END, "int_d", "past_due")
     assert (subject.status, subject.sync_enabled, subject.billing_state) == (
         Status.ACTIVE,
         True,
@@ -231,9 +230,7 @@ def test_a_successful_retry_clears_past_due(world):
     world.clock.set(END)
     world.sweep()
     swap_card(world.stripe_base, world.customer, "ok")
-    world.clock.set(END + timedelta(days=1))
-    assert [o.result for o in world.sweep()] == ["renewed"]
-    subject = world.store.get_integration("acc_1", "int_r")
+    subject = sweep_at(world, END + timedelta(days=1), "int_r", "renewed")
     assert (subject.billing_state, subject.current_period_end) == (BillingState.OK, NEXT_END)
     (line,) = [c for c in world.ledger("int_r") if c.kind == "renewal"]
     assert (line.status, line.attempt, line.amount) == (ChargeStatus.SUCCEEDED, 2, 4900)
@@ -275,13 +272,7 @@ def test_reactivate_racing_the_deletion_never_both_keeps_and_deletes(world, roun
     def reactivate():
         barrier.wait()
         try:
-            decision = decide(
-                pending,
-                Command(Action.REACTIVATE, user("u")),
-                END,
-                account_status=AccountStatus.ACTIVE,
-                catalog=world.services.catalog,
-            )
+            decision = factories.act(pending, Action.REACTIVATE, END)
             world.store.commit(decision)
             results["reactivate"] = "ok"
         except Conflict:

@@ -13,10 +13,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 from stripe import AuthenticationError, InvalidRequestError
 
 from lifecycle.ids import new_id
@@ -31,6 +28,7 @@ from local.localstripe import (
     swap_card,
 )
 from local.processes import free_port
+from tests.parameter_store import secret_in_parameter_store
 from tests.stripe_stub import StubStripe
 
 pytestmark = pytest.mark.integration
@@ -252,20 +250,16 @@ def test_secret_key_comes_from_parameter_store_when_none_is_given(
         "/v1/billing_portal/sessions",
         (200, {"id": "bps_1", "object": "billing_portal.session", "url": "https://portal"}),
     )
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    monkeypatch.setenv("STRIPE_SECRET_KEY_PARAM", "/integrations/dev/stripe/secret-key")
-    parameters.clear_caches()
-    with mock_aws():
-        boto3.client("ssm").put_parameter(
-            Name="/integrations/dev/stripe/secret-key",
-            Value="sk_test_from_parameter_store",
-            Type="SecureString",
-        )
+    with secret_in_parameter_store(
+        monkeypatch,
+        "STRIPE_SECRET_KEY",
+        "/integrations/dev/stripe/secret-key",
+        "sk_test_from_parameter_store",
+    ):
         payments = StripePayments(api_base=stub_stripe.api_base)
 
         payments.billing_portal_url(customer_id="cus_stub", return_url="https://app")
 
-    parameters.clear_caches()
     [request] = stub_stripe.to("POST", "/v1/billing_portal/sessions")
     assert request.headers["Authorization"] == "Bearer sk_test_from_parameter_store"
     assert request.headers["Stripe-Version"] == "2026-10-28.endive"

@@ -20,7 +20,11 @@ from lifecycle.rules.errors import (
 )
 from lifecycle.rules.integration import QuoteRef
 from lifecycle.rules.model import (
+    STRIPE,
+    SYSTEM,
+    Account,
     AccountStatus,
+    Actor,
     BillingState,
     CancelReason,
     DetailType,
@@ -28,15 +32,32 @@ from lifecycle.rules.model import (
     SuspensionReason,
     user,
 )
-from lifecycle.rules.quotes import account_reactivation_lines, build_quote, check_quote
-from tests.factories import CATALOG, account, act_on_account, integration
+from lifecycle.rules.quotes import (
+    QUOTE_TTL,
+    Quote,
+    QuoteLine,
+    account_reactivation_lines,
+    build_quote,
+    check_quote,
+    reactivation_line,
+)
+from tests.factories import (
+    ALICE,
+    CATALOG,
+    END,
+    MID,
+    account,
+    act_on_account,
+    integration,
+    past_due,
+)
 
 BOB = user("bob")
 NOW = utc(2027, 3, 2, 12)
 
 
 def run(subject, action, integrations=(), **command):
-    return act_on_account(subject, action, integrations, NOW, BOB, **command)
+    return act_on_account(subject, action, integrations, NOW, **command)
 
 
 def test_cancel_with_billable_integrations_is_cancel_pending():
@@ -66,36 +87,24 @@ def test_cancel_with_nothing_billable_is_disabled_at_once():
 
 
 def test_cancel_suspends_past_due_integrations_at_once_and_writes_their_charges_off():
-    past_due = integration(
-        Status.FREEZE_PENDING,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=2,
-        next_attempt_at=NOW + timedelta(days=3),
-    )
+    unpaid = past_due(Status.FREEZE_PENDING, attempts=2, retry_at=NOW + timedelta(days=3))
     paying = integration(Status.ACTIVE, integration_id="int_2")
-    decision = run(account(), AccountAction.CANCEL, [past_due, paying], reason=CancelReason.OTHER)
+    decision = run(account(), AccountAction.CANCEL, [unpaid, paying], reason=CancelReason.OTHER)
     assert decision.after.status is AccountStatus.CANCEL_PENDING  # int_2 still has a paid period
     (stopped,) = decision.integrations
     assert (stopped.after.id, stopped.after.status, stopped.after.suspension_reason) == (
-        past_due.id,
+        unpaid.id,
         Status.SUSPENDED,
         SuspensionReason.ACCOUNT_CANCELLED,
     )
     assert stopped.after.suspended_from is Status.FROZEN
     assert stopped.after.billing_state is BillingState.OK
-    assert (
-        stopped.writes_off == f"renewal:{past_due.id}:{format_instant(past_due.current_period_end)}"
-    )
+    assert stopped.writes_off == f"renewal:{unpaid.id}:{format_instant(unpaid.current_period_end)}"
 
 
 def test_cancel_with_only_past_due_integrations_is_disabled_at_once():
-    past_due = integration(
-        Status.ACTIVE,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=1,
-        next_attempt_at=NOW + timedelta(days=1),
-    )
-    decision = run(account(), AccountAction.CANCEL, [past_due], reason=CancelReason.OTHER)
+    unpaid = past_due(Status.ACTIVE, retry_at=NOW + timedelta(days=1))
+    decision = run(account(), AccountAction.CANCEL, [unpaid], reason=CancelReason.OTHER)
     assert decision.after.status is AccountStatus.DISABLED
     assert [d.after.status for d in decision.integrations] == [Status.SUSPENDED]
 
@@ -199,3 +208,76 @@ def test_quote_is_stale_once_what_it_priced_changed():
     quote = build_quote("quo_1", "acc_1", "integration", (), {"int_1": 3}, NOW, CATALOG)
     with pytest.raises(QuoteStale):
         check_quote(quote, NOW, {"int_1": 4})
+
+
+def test_an_unfreeze_line_is_the_prorated_difference_to_the_period_end():
+    subject = integration(Status.FROZEN)
+    quoted = reactivation_line(subject, MID, CATALOG)
+    assert quoted == QuoteLine(
+        integration_id=subject.id,
+        description=(
+            "Unfreeze Acme Supply to Shopify: 49.00 USD monthly less 9.00 USD frozen fee,"
+            " prorated to 2026-12-21T10:00:00Z"
+        ),
+        amount=2000,
+        period_start=MID,
+        period_end=END,
+    )
+    assert reactivation_line(subject, END, CATALOG) is None  # nothing left: free
+    assert reactivation_line(integration(Status.ACTIVE), MID, CATALOG) is None
+
+
+def test_a_quote_is_valid_for_fifteen_minutes_for_the_versions_it_priced():
+    lines = (QuoteLine("int_1", "x", 2000, MID, END),)
+    quote = build_quote("quo_1", "acc_1", "integration", lines, {"int_1": 3}, MID, CATALOG)
+    assert quote == Quote(
+        id="quo_1",
+        account_id="acc_1",
+        scope="integration",
+        lines=lines,
+        currency="usd",
+        created_at=MID,
+        expires_at=MID + timedelta(minutes=15),
+        versions={"int_1": 3},
+    )
+    assert quote.amount == 2000 and timedelta(minutes=15) == QUOTE_TTL
+    check_quote(quote, MID + QUOTE_TTL - timedelta(seconds=1), {"int_1": 3})
+    with pytest.raises(QuoteExpired) as expired:
+        check_quote(quote, MID + QUOTE_TTL, {"int_1": 3})
+    assert expired.value.extra == {"expires_at": "2026-12-06T10:15:00Z"}
+    with pytest.raises(QuoteStale):
+        check_quote(quote, MID, {"int_1": 4})
+
+
+def test_only_account_cancelled_suspensions_come_back_with_the_account():
+    lines = account_reactivation_lines(
+        [
+            integration(Status.SUSPENDED, integration_id="int_a"),
+            integration(
+                Status.SUSPENDED,
+                integration_id="int_b",
+                suspension_reason=SuspensionReason.NON_PAYMENT,
+            ),
+            integration(Status.ACTIVE, integration_id="int_c"),
+        ],
+        MID,
+        CATALOG,
+    )
+    assert [(x.integration_id, x.amount) for x in lines] == [("int_a", 4900)]
+
+
+def test_actors_read_as_who_did_it():
+    assert str(ALICE) == "user:alice"
+    assert str(SYSTEM) == "system" and str(STRIPE) == "stripe"
+    assert str(Actor("user", "")) == "user"
+    assert user("bob") == Actor("user", "bob")
+
+
+def test_accounts_default_to_free_and_active():
+    fresh = Account(id="acc_9", status=AccountStatus.ACTIVE, created_at=MID)
+    assert (fresh.currency, fresh.has_payment_method, fresh.stripe_customer_id, fresh.version) == (
+        "usd",
+        False,
+        None,
+        0,
+    )

@@ -7,7 +7,8 @@ import pytest
 from lifecycle.rules.calendar import add_month, format_instant, parse_instant, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG, Catalog
 from lifecycle.rules.errors import ValidationFailed
-from lifecycle.rules.money import prorate
+from lifecycle.rules.money import format_amount, prorate
+from tests.factories import ANCHOR, CATALOG, END, MID
 
 
 def test_anchor_on_the_31st_clamps_to_february_then_comes_back_to_the_31st():
@@ -91,3 +92,54 @@ def test_prorate_clamps_time_to_the_period():
 
 def test_prorate_is_never_negative():
     assert prorate(-500, utc(2026, 11, 10), NOV, DEC) == 0
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (ANCHOR - timedelta(days=1), 4900),  # before the period: all of it
+        (ANCHOR, 4900),
+        (MID, 2450),
+        (MID + timedelta(seconds=1), 2450),  # rounded half up, not down
+        (END - timedelta(seconds=1), 0),
+        (END, 0),
+        (END + timedelta(days=1), 0),
+    ],
+)
+def test_prorate_at_the_edges_of_the_period(at, expected):
+    assert prorate(4900, at, ANCHOR, END) == expected
+
+
+def test_prorate_rounds_half_up_and_refuses_an_empty_period():
+    start = utc(2027, 1, 1)
+    assert prorate(1, start + timedelta(seconds=1), start, start + timedelta(seconds=2)) == 1
+    assert prorate(3, start + timedelta(seconds=1), start, start + timedelta(seconds=2)) == 2
+    assert prorate(0, start, start, start + timedelta(days=1)) == 0
+    assert prorate(-5, start, start, start + timedelta(days=1)) == 0
+    with pytest.raises(ValueError):
+        prorate(100, start, start, start)
+
+
+def test_amounts_read_as_money():
+    assert format_amount(4900, "usd") == "49.00 USD"
+    assert format_amount(5, "eur") == "0.05 EUR"
+    assert format_amount(-1234, "usd") == "-12.34 USD"
+
+
+def test_instants_parse_from_any_offset_to_utc_seconds():
+    assert parse_instant("2027-01-31T10:00:00Z") == utc(2027, 1, 31, 10)
+    assert parse_instant("2027-01-31T11:00:00.999+01:00") == utc(2027, 1, 31, 10)
+    assert parse_instant("2027-01-31t10:00:00z") == utc(2027, 1, 31, 10)
+
+
+def test_a_catalog_refuses_no_plans_and_negative_fees():
+    with pytest.raises(ValueError):
+        Catalog(monthly_fees={})
+    with pytest.raises(ValueError):
+        Catalog(monthly_fees={"a": -1})
+    with pytest.raises(ValueError):
+        Catalog(frozen_fee=-1)
+    assert Catalog(monthly_fees={"a": 0}, frozen_fee=0).plans == ("a",)
+    with pytest.raises(ValidationFailed) as unknown:
+        CATALOG.monthly_fee("gold")
+    assert unknown.value.extra == {"field": "plan"}

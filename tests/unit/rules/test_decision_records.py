@@ -16,30 +16,23 @@ from lifecycle.rules.account import (
     reopen_for_create,
     settle,
 )
-from lifecycle.rules.calendar import add_month, parse_instant, utc
+from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import Catalog
 from lifecycle.rules.errors import (
     AccountNotActive,
     InvalidTransition,
-    QuoteExpired,
     QuoteRequired,
-    QuoteStale,
     ValidationFailed,
 )
 from lifecycle.rules.integration import (
     Action,
-    NewIntegration,
     QuoteRef,
-    create,
     deletion_decision,
 )
 from lifecycle.rules.model import (
-    STRIPE,
     SYSTEM,
-    Account,
     AccountDecision,
     AccountStatus,
-    Actor,
     BillingState,
     Cancellation,
     CancelReason,
@@ -53,52 +46,71 @@ from lifecycle.rules.model import (
     Status,
     SuspensionReason,
     Tombstone,
-    user,
 )
-from lifecycle.rules.money import format_amount, prorate
-from lifecycle.rules.quotes import (
-    QUOTE_TTL,
-    Quote,
-    QuoteLine,
-    account_reactivation_lines,
-    build_quote,
-    check_quote,
-    reactivation_line,
-)
+from lifecycle.rules.quotes import reactivation_line
 from lifecycle.rules.renewal import decide_renewal, renewed, suspension
-from tests.factories import ALICE, ANCHOR, CATALOG, MID, account, act, act_on_account, integration
+from tests.factories import (
+    ALICE,
+    ANCHOR,
+    CATALOG,
+    END,
+    MID,
+    account,
+    act,
+    act_on_account,
+    create_new,
+    integration,
+    past_due,
+)
 
-END = utc(2026, 12, 21, 10)
 NEXT_END = utc(2027, 1, 21, 10)
 
 
 def event(subject, detail_type, at=MID, **data):
-    return DomainEvent(
-        detail_type=detail_type,
-        account_id=subject.account_id,
-        integration_id=subject.id,
-        sync_enabled=subject.sync_enabled,
-        at=at,
-        data=data,
-    )
+    """What the sync engine is told about `subject`: of an account, its id; of an integration,
+    its account's id, its own, and whether it syncs."""
+    if isinstance(subject, Integration):
+        told = DomainEvent(detail_type, account_id=subject.account_id, at=at, data=data)
+        return replace(told, integration_id=subject.id, sync_enabled=subject.sync_enabled)
+    return DomainEvent(detail_type, account_id=subject.id, at=at, data=data)
 
 
 def line(kind, actor=ALICE, at=MID, **details):
     return HistoryEntry(at=at, type=kind, actor=str(actor), details=details)
 
 
+def charge(subject, kind, amount, description, key, start, end, **rest):
+    """The charge in USD of `subject` alone for [start, end), keyed `key` at Stripe."""
+    return ChargeRequest(
+        kind=kind,
+        amount=amount,
+        currency="usd",
+        description=description,
+        integration_ids=(subject.id,),
+        idempotency_key=key,
+        period_start=start,
+        period_end=end,
+        **rest,
+    )
+
+
+def expected(subject, told, wrote, at=MID, actor=ALICE, **changes):
+    """The decision storing `subject` (an integration or an account) with `changes` at its next
+    version, telling the sync engine `told` (detail type: data) and writing `wrote` (history or
+    activity kind: details) in that order, at `at` by `actor`."""
+    after = replace(subject, version=subject.version + 1, **changes)
+    events = tuple(event(after, kind, at, **data) for kind, data in told.items())
+    history = tuple(line(kind, actor, at, **details) for kind, details in wrote.items())
+    if isinstance(subject, Integration):
+        return Decision(before=subject, after=after, events=events, history=history)
+    return AccountDecision(before=subject, after=after, events=events, activity=history)
+
+
 # ---- one integration -------------------------------------------------------------------------
 
 
 def test_create_records_a_new_active_integration_charged_its_first_month():
-    decision = create(
-        "int_9",
-        account(),
-        NewIntegration("Acme to Shopify", "acme", "shopify", "premium"),
-        MID,
-        ALICE,
-        CATALOG,
-    )
+    decision = create_new(account(), "premium")
     after = Integration(
         id="int_9",
         account_id="acc_1",
@@ -117,15 +129,14 @@ def test_create_records_a_new_active_integration_charged_its_first_month():
     assert decision == Decision(
         before=None,
         after=after,
-        charge=ChargeRequest(
-            kind=ChargeKind.CREATE,
-            amount=9900,
-            currency="usd",
-            description="Acme to Shopify (premium): first month, up front",
-            integration_ids=("int_9",),
-            idempotency_key="create:int_9",
-            period_start=MID,
-            period_end=utc(2027, 1, 6, 10),
+        charge=charge(
+            after,
+            ChargeKind.CREATE,
+            9900,
+            "Acme to Shopify (premium): first month, up front",
+            "create:int_9",
+            MID,
+            utc(2027, 1, 6, 10),
         ),
         events=(event(after, DetailType.INTEGRATION_CREATED, plan="premium", amount=9900),),
         history=(line("integration_created", plan="premium", amount=9900),),
@@ -133,32 +144,24 @@ def test_create_records_a_new_active_integration_charged_its_first_month():
 
 
 def test_a_free_plan_creates_without_a_charge():
-    free = Catalog(monthly_fees={"free": 0})
-    decision = create("int_9", account(), NewIntegration("n", "s", "c", "free"), MID, ALICE, free)
+    decision = create_new(account(), "free", catalog=Catalog(monthly_fees={"free": 0}))
     assert decision.charge is None and decision.after is not None
 
 
 def test_create_in_a_cancelling_account_is_refused_with_its_status():
     with pytest.raises(AccountNotActive) as refused:
-        create(
-            "int_9",
-            account(status=AccountStatus.CANCEL_PENDING),
-            NewIntegration("n", "s", "c", "starter"),
-            MID,
-            ALICE,
-            CATALOG,
-        )
+        create_new(account(status=AccountStatus.CANCEL_PENDING))
     assert refused.value.extra == {"account_status": "cancel_pending"}
 
 
 def test_freeze_records_the_scheduled_freeze():
     subject = integration(Status.ACTIVE)
-    after = replace(subject, status=Status.FREEZE_PENDING, version=4)
-    assert act(subject, Action.FREEZE) == Decision(
-        before=subject,
-        after=after,
-        events=(event(after, DetailType.FREEZE_SCHEDULED, effective_at="2026-12-21T10:00:00Z"),),
-        history=(line("freeze_scheduled", effective_at="2026-12-21T10:00:00Z"),),
+    scheduled = {"effective_at": "2026-12-21T10:00:00Z"}
+    assert act(subject, Action.FREEZE) == expected(
+        subject,
+        {DetailType.FREEZE_SCHEDULED: scheduled},
+        {"freeze_scheduled": scheduled},
+        status=Status.FREEZE_PENDING,
     )
 
 
@@ -168,36 +171,16 @@ def test_cancel_records_the_reason_the_comment_and_where_it_came_from(status):
     decision = act(
         subject, Action.CANCEL, reason=CancelReason.SWITCHED_PROVIDER, comment="  too slow  "
     )
-    cancellation = Cancellation(CancelReason.SWITCHED_PROVIDER, "too slow", MID)
-    after = replace(
+    scheduled = {"effective_at": "2026-12-21T10:00:00Z", "reason": "switched_provider"}
+    assert decision == expected(
         subject,
+        {DetailType.CANCEL_SCHEDULED: scheduled},
+        {"cancel_scheduled": {**scheduled, "comment": "too slow", "previous_status": status.value}},
         status=Status.CANCEL_PENDING,
-        cancellation=cancellation,
+        cancellation=Cancellation(CancelReason.SWITCHED_PROVIDER, "too slow", MID),
         cancelled_from=status,
-        version=4,
     )
-    assert decision == Decision(
-        before=subject,
-        after=after,
-        events=(
-            event(
-                after,
-                DetailType.CANCEL_SCHEDULED,
-                effective_at="2026-12-21T10:00:00Z",
-                reason="switched_provider",
-            ),
-        ),
-        history=(
-            line(
-                "cancel_scheduled",
-                reason="switched_provider",
-                comment="too slow",
-                effective_at="2026-12-21T10:00:00Z",
-                previous_status=status.value,
-            ),
-        ),
-    )
-    assert after.sync_enabled is (status is not Status.FROZEN)
+    assert decision.after.sync_enabled is (status is not Status.FROZEN)
 
 
 def test_a_blank_comment_is_no_comment_and_a_long_one_is_refused():
@@ -215,46 +198,40 @@ def test_a_blank_comment_is_no_comment_and_a_long_one_is_refused():
 @pytest.mark.parametrize("came_from", [Status.ACTIVE, Status.FREEZE_PENDING, Status.FROZEN])
 def test_uncancel_records_the_status_it_returns_to(came_from):
     subject = integration(Status.CANCEL_PENDING, cancelled_from=came_from)
-    after = replace(subject, status=came_from, cancellation=None, cancelled_from=None, version=4)
-    assert act(subject, Action.REACTIVATE) == Decision(
-        before=subject,
-        after=after,
-        events=(event(after, DetailType.CANCEL_REVOKED, status=came_from.value),),
-        history=(line("cancel_revoked", status=came_from.value),),
+    returned = {"status": came_from.value}
+    assert act(subject, Action.REACTIVATE) == expected(
+        subject,
+        {DetailType.CANCEL_REVOKED: returned},
+        {"cancel_revoked": returned},
+        status=came_from,
+        cancellation=None,
+        cancelled_from=None,
     )
 
 
 def test_taking_back_a_freeze_records_a_free_reactivation():
     subject = integration(Status.FREEZE_PENDING)
-    after = replace(subject, status=Status.ACTIVE, version=4)
-    assert act(subject, Action.REACTIVATE) == Decision(
-        before=subject,
-        after=after,
-        events=(event(after, DetailType.INTEGRATION_REACTIVATED, amount=0),),
-        history=(line("integration_reactivated", **{"from": "freeze_pending", "amount": 0}),),
+    assert act(subject, Action.REACTIVATE) == expected(
+        subject,
+        {DetailType.INTEGRATION_REACTIVATED: {"amount": 0}},
+        {"integration_reactivated": {"from": "freeze_pending", "amount": 0}},
+        status=Status.ACTIVE,
     )
 
 
 def test_a_paid_unfreeze_records_its_charge_against_the_quote():
     subject = integration(Status.FROZEN)
     decision = act(subject, Action.REACTIVATE, quote=QuoteRef("quo_7", 2000))
-    after = replace(subject, status=Status.ACTIVE, version=4)
     description = reactivation_line(subject, MID, CATALOG).description
-    assert decision == Decision(
-        before=subject,
-        after=after,
-        charge=ChargeRequest(
-            kind=ChargeKind.QUOTE,
-            amount=2000,
-            currency="usd",
-            description=description,
-            integration_ids=(subject.id,),
-            idempotency_key="quote:quo_7",
-            period_start=MID,
-            period_end=END,
-        ),
-        events=(event(after, DetailType.INTEGRATION_REACTIVATED, amount=2000),),
-        history=(line("integration_reactivated", **{"from": "frozen", "amount": 2000}),),
+    reactivated = expected(
+        subject,
+        {DetailType.INTEGRATION_REACTIVATED: {"amount": 2000}},
+        {"integration_reactivated": {"from": "frozen", "amount": 2000}},
+        status=Status.ACTIVE,
+    )
+    assert decision == replace(
+        reactivated,
+        charge=charge(subject, ChargeKind.QUOTE, 2000, description, "quote:quo_7", MID, END),
     )
 
 
@@ -281,15 +258,9 @@ def test_a_paid_reinstatement_records_a_new_period_from_now():
         version=4,
     )
     assert decision.after == after
-    assert decision.charge == ChargeRequest(
-        kind=ChargeKind.QUOTE,
-        amount=900,
-        currency="usd",
-        description="Reactivate Acme Supply to Shopify (frozen): one month up front",
-        integration_ids=(subject.id,),
-        idempotency_key="quote:quo_8",
-        period_start=at,
-        period_end=add_month(at, 1),
+    description = "Reactivate Acme Supply to Shopify (frozen): one month up front"
+    assert decision.charge == charge(
+        subject, ChargeKind.QUOTE, 900, description, "quote:quo_8", at, add_month(at, 1)
     )
     assert decision.events == (event(after, DetailType.INTEGRATION_REACTIVATED, at=at, amount=900),)
 
@@ -367,11 +338,7 @@ def test_deleting_keeps_one_tombstone_and_tells_the_sync_engine_to_stop():
 
 def test_settings_replaced_bump_the_version_and_say_so():
     subject = integration(Status.FROZEN)
-    assert act(subject, Action.UPDATE_SETTINGS) == Decision(
-        before=subject,
-        after=replace(subject, version=4),
-        history=(line("settings_updated"),),
-    )
+    assert act(subject, Action.UPDATE_SETTINGS) == expected(subject, {}, {"settings_updated": {}})
 
 
 # ---- renewal ---------------------------------------------------------------------------------
@@ -380,60 +347,48 @@ def test_settings_replaced_bump_the_version_and_say_so():
 def test_a_renewed_pending_freeze_takes_effect_with_both_events():
     subject = integration(Status.FREEZE_PENDING)
     decision, fee = renewed(subject, END, CATALOG)
-    after = replace(
+    renewal = {
+        "amount": 900,
+        "period_start": "2026-12-21T10:00:00Z",
+        "period_end": "2027-01-21T10:00:00Z",
+    }
+    assert fee == 900
+    assert decision == expected(
         subject,
+        {DetailType.INTEGRATION_FROZEN: {}, DetailType.INTEGRATION_RENEWED: renewal},
+        {"integration_frozen": {}, "integration_renewed": renewal},
+        END,
+        SYSTEM,
         status=Status.FROZEN,
         period_index=1,
         current_period_start=END,
         current_period_end=NEXT_END,
-        version=4,
-    )
-    period = {"period_start": "2026-12-21T10:00:00Z", "period_end": "2027-01-21T10:00:00Z"}
-    assert fee == 900
-    assert decision == Decision(
-        before=subject,
-        after=after,
-        events=(
-            event(after, DetailType.INTEGRATION_FROZEN, at=END),
-            event(after, DetailType.INTEGRATION_RENEWED, at=END, amount=900, **period),
-        ),
-        history=(
-            line("integration_frozen", SYSTEM, END),
-            line("integration_renewed", SYSTEM, END, amount=900, **period),
-        ),
     )
 
 
 def test_a_renewal_charge_is_keyed_by_its_period_and_attempt():
-    subject = integration(Status.ACTIVE, dunning_attempts=1, billing_state=BillingState.PAST_DUE)
-    subject = replace(subject, next_attempt_at=END + timedelta(days=1))
+    subject = past_due(Status.ACTIVE)
     renewal = decide_renewal(
         subject, END + timedelta(days=1), account_status=AccountStatus.ACTIVE, catalog=CATALOG
     )
-    assert renewal.charge == ChargeRequest(
-        kind=ChargeKind.RENEWAL,
-        amount=4900,
-        currency="usd",
-        description="Acme Supply to Shopify: active fee 49.00 USD for 2026-12-21 to 2027-01-21",
-        integration_ids=(subject.id,),
-        idempotency_key=f"renewal:{subject.id}:2026-12-21T10:00:00Z:attempt-2",
-        period_start=END,
-        period_end=NEXT_END,
+    ledger_key = f"renewal:{subject.id}:2026-12-21T10:00:00Z"
+    description = "Acme Supply to Shopify: active fee 49.00 USD for 2026-12-21 to 2027-01-21"
+    assert renewal.charge == charge(
+        subject,
+        ChargeKind.RENEWAL,
+        4900,
+        description,
+        f"{ledger_key}:attempt-2",
+        END,
+        NEXT_END,
         attempt=2,
-        ledger_key=f"renewal:{subject.id}:2026-12-21T10:00:00Z",
+        ledger_key=ledger_key,
     )
 
 
 def test_a_declined_renewal_is_past_due_until_the_next_retry():
     subject = integration(Status.ACTIVE)
     renewal = decide_renewal(subject, END, account_status=AccountStatus.ACTIVE, catalog=CATALOG)
-    after = replace(
-        subject,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=1,
-        next_attempt_at=END + timedelta(days=1),
-        version=4,
-    )
     details = {"amount": 4900, "attempt": 1, "next_attempt_at": "2026-12-22T10:00:00Z"}
     # the email's facts ride on the event only: the history line keeps the ledger's details
     told = {
@@ -441,21 +396,20 @@ def test_a_declined_renewal_is_past_due_until_the_next_retry():
         "name": "Acme Supply to Shopify",
         "suspends_at": "2026-12-28T10:00:00Z",
     }
-    assert renewal.declined == Decision(
-        before=subject,
-        after=after,
-        events=(event(after, DetailType.PAYMENT_FAILED, at=END, **details, **told),),
-        history=(line("payment_failed", SYSTEM, END, **details),),
+    assert renewal.declined == expected(
+        subject,
+        {DetailType.PAYMENT_FAILED: {**details, **told}},
+        {"payment_failed": details},
+        END,
+        SYSTEM,
+        billing_state=BillingState.PAST_DUE,
+        dunning_attempts=1,
+        next_attempt_at=END + timedelta(days=1),
     )
 
 
 def test_the_last_declined_retry_suspends_and_writes_the_charge_off():
-    subject = integration(
-        Status.FREEZE_PENDING,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=3,
-        next_attempt_at=END + timedelta(days=7),
-    )
+    subject = past_due(Status.FREEZE_PENDING, attempts=3, retry_at=END + timedelta(days=7))
     at = END + timedelta(days=7)
     renewal = decide_renewal(subject, at, account_status=AccountStatus.ACTIVE, catalog=CATALOG)
     declined = renewal.declined
@@ -490,37 +444,23 @@ def test_the_last_declined_retry_suspends_and_writes_the_charge_off():
 def test_suspension_at_an_account_cancellation_records_the_reason():
     subject = integration(Status.ACTIVE)
     decision = suspension(subject, END, SuspensionReason.ACCOUNT_CANCELLED)
-    after = replace(
+    assert decision == expected(
         subject,
+        {
+            DetailType.INTEGRATION_SUSPENDED: {
+                "reason": "account_cancelled",
+                "name": "Acme Supply to Shopify",
+            }
+        },
+        {"integration_suspended": {"reason": "account_cancelled", "resumes_as": "active"}},
+        END,
+        SYSTEM,
         status=Status.SUSPENDED,
         suspension_reason=SuspensionReason.ACCOUNT_CANCELLED,
         suspended_from=Status.ACTIVE,
         suspended_at=END,
-        version=4,
     )
-    assert decision == Decision(
-        before=subject,
-        after=after,
-        events=(
-            event(
-                after,
-                DetailType.INTEGRATION_SUSPENDED,
-                at=END,
-                reason="account_cancelled",
-                name="Acme Supply to Shopify",
-            ),
-        ),
-        history=(
-            line(
-                "integration_suspended",
-                SYSTEM,
-                END,
-                reason="account_cancelled",
-                resumes_as="active",
-            ),
-        ),
-        writes_off=None,
-    )
+    assert decision.writes_off is None
 
 
 # ---- account ---------------------------------------------------------------------------------
@@ -529,8 +469,8 @@ def test_suspension_at_an_account_cancellation_records_the_reason():
 run = act_on_account
 
 
-def account_event(subject, detail_type, at=MID, **data):
-    return DomainEvent(detail_type=detail_type, account_id=subject.id, at=at, data=data)
+# What a reactivation stores on the account (at MID).
+REOPENED = {"status": AccountStatus.ACTIVE, "cancellation": None, "status_changed_at": MID}
 
 
 def test_an_account_cancel_records_its_reason_and_comment():
@@ -542,18 +482,13 @@ def test_an_account_cancel_records_its_reason_and_comment():
         reason=CancelReason.TOO_EXPENSIVE,
         comment=" later ",
     )
-    after = replace(
+    assert decision == expected(
         subject,
+        {DetailType.ACCOUNT_CANCEL_SCHEDULED: {"reason": "too_expensive"}},
+        {"account_cancel_scheduled": {"reason": "too_expensive", "comment": "later"}},
         status=AccountStatus.CANCEL_PENDING,
         cancellation=Cancellation(CancelReason.TOO_EXPENSIVE, "later", MID),
         status_changed_at=MID,
-        version=2,
-    )
-    assert decision == AccountDecision(
-        before=subject,
-        after=after,
-        events=(account_event(after, DetailType.ACCOUNT_CANCEL_SCHEDULED, reason="too_expensive"),),
-        activity=(line("account_cancel_scheduled", reason="too_expensive", comment="later"),),
     )
 
 
@@ -561,7 +496,7 @@ def test_an_account_cancel_with_nothing_billable_is_disabled_at_once_and_says_so
     subject = account()
     decision = run(subject, AccountAction.CANCEL, [], reason=CancelReason.OTHER)
     assert decision.after.status is AccountStatus.DISABLED
-    assert decision.events[1] == account_event(decision.after, DetailType.ACCOUNT_DISABLED)
+    assert decision.events[1] == event(decision.after, DetailType.ACCOUNT_DISABLED)
     assert decision.activity[1] == line("account_disabled")
     with pytest.raises(ValidationFailed):
         run(subject, AccountAction.CANCEL, [], reason=CancelReason.OTHER, comment="x" * 1001)
@@ -572,15 +507,9 @@ def test_taking_an_account_cancel_back_is_free():
         status=AccountStatus.CANCEL_PENDING,
         cancellation=Cancellation(CancelReason.OTHER, None, ANCHOR),
     )
-    decision = run(subject, AccountAction.REACTIVATE)
-    after = replace(
-        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
-    )
-    assert decision == AccountDecision(
-        before=subject,
-        after=after,
-        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
-        activity=(line("account_reactivated", amount=0),),
+    free = {"amount": 0}
+    assert run(subject, AccountAction.REACTIVATE) == expected(
+        subject, {DetailType.ACCOUNT_REACTIVATED: free}, {"account_reactivated": free}, **REOPENED
     )
 
 
@@ -620,7 +549,7 @@ def test_a_paid_account_reactivation_records_one_charge_for_every_suspended_inte
     assert {d.history[0].actor for d in decision.integrations} == {"user:alice"}
     assert [d.after.anchor for d in decision.integrations] == [at, at]
     assert decision.events == (
-        account_event(decision.after, DetailType.ACCOUNT_REACTIVATED, at=at, amount=5800),
+        event(decision.after, DetailType.ACCOUNT_REACTIVATED, at=at, amount=5800),
     )
     assert decision.activity == (
         line("account_reactivated", at=at, amount=5800, integrations=["int_a", "int_b"]),
@@ -636,29 +565,21 @@ def test_a_disabled_account_with_nothing_to_bring_back_is_reactivated_for_free()
     only_non_payment = [
         integration(Status.SUSPENDED, suspension_reason=SuspensionReason.NON_PAYMENT)
     ]
-    decision = run(subject, AccountAction.REACTIVATE, only_non_payment)
-    after = replace(
-        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
-    )
-    assert decision == AccountDecision(
-        before=subject,
-        after=after,
-        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
-        activity=(line("account_reactivated", amount=0, integrations=[]),),
+    assert run(subject, AccountAction.REACTIVATE, only_non_payment) == expected(
+        subject,
+        {DetailType.ACCOUNT_REACTIVATED: {"amount": 0}},
+        {"account_reactivated": {"amount": 0, "integrations": []}},
+        **REOPENED,
     )
 
 
 def test_reopening_a_disabled_account_by_a_create_is_recorded():
     subject = account(status=AccountStatus.DISABLED)
-    decision = reopen_for_create(subject, MID, ALICE)
-    after = replace(
-        subject, status=AccountStatus.ACTIVE, cancellation=None, status_changed_at=MID, version=2
-    )
-    assert decision == AccountDecision(
-        before=subject,
-        after=after,
-        events=(account_event(after, DetailType.ACCOUNT_REACTIVATED, amount=0),),
-        activity=(line("account_reactivated", via="create"),),
+    assert reopen_for_create(subject, MID, ALICE) == expected(
+        subject,
+        {DetailType.ACCOUNT_REACTIVATED: {"amount": 0}},
+        {"account_reactivated": {"via": "create"}},
+        **REOPENED,
     )
     assert reopen_for_create(account(), MID, ALICE).noop
 
@@ -668,138 +589,13 @@ def test_settling_a_cancelling_account_bumps_it_or_disables_it_with_the_last_one
     bumped = settle(cancelling, 2, END, SYSTEM)
     assert bumped == AccountDecision(before=cancelling, after=replace(cancelling, version=2))
     disabled = settle(cancelling, 0, END, SYSTEM)
-    after = replace(cancelling, status=AccountStatus.DISABLED, status_changed_at=END, version=2)
-    assert disabled == AccountDecision(
-        before=cancelling,
-        after=after,
-        events=(account_event(after, DetailType.ACCOUNT_DISABLED, at=END),),
-        activity=(line("account_disabled", SYSTEM, END),),
+    assert disabled == expected(
+        cancelling,
+        {DetailType.ACCOUNT_DISABLED: {}},
+        {"account_disabled": {}},
+        END,
+        SYSTEM,
+        status=AccountStatus.DISABLED,
+        status_changed_at=END,
     )
     assert settle(account(), 0, END, SYSTEM).noop
-
-
-# ---- quotes, money, calendar, catalog ---------------------------------------------------------
-
-
-def test_an_unfreeze_line_is_the_prorated_difference_to_the_period_end():
-    subject = integration(Status.FROZEN)
-    quoted = reactivation_line(subject, MID, CATALOG)
-    assert quoted == QuoteLine(
-        integration_id=subject.id,
-        description=(
-            "Unfreeze Acme Supply to Shopify: 49.00 USD monthly less 9.00 USD frozen fee,"
-            " prorated to 2026-12-21T10:00:00Z"
-        ),
-        amount=2000,
-        period_start=MID,
-        period_end=END,
-    )
-    assert reactivation_line(subject, END, CATALOG) is None  # nothing left: free
-    assert reactivation_line(integration(Status.ACTIVE), MID, CATALOG) is None
-
-
-def test_a_quote_is_valid_for_fifteen_minutes_for_the_versions_it_priced():
-    lines = (QuoteLine("int_1", "x", 2000, MID, END),)
-    quote = build_quote("quo_1", "acc_1", "integration", lines, {"int_1": 3}, MID, CATALOG)
-    assert quote == Quote(
-        id="quo_1",
-        account_id="acc_1",
-        scope="integration",
-        lines=lines,
-        currency="usd",
-        created_at=MID,
-        expires_at=MID + timedelta(minutes=15),
-        versions={"int_1": 3},
-    )
-    assert quote.amount == 2000 and timedelta(minutes=15) == QUOTE_TTL
-    check_quote(quote, MID + QUOTE_TTL - timedelta(seconds=1), {"int_1": 3})
-    with pytest.raises(QuoteExpired) as expired:
-        check_quote(quote, MID + QUOTE_TTL, {"int_1": 3})
-    assert expired.value.extra == {"expires_at": "2026-12-06T10:15:00Z"}
-    with pytest.raises(QuoteStale):
-        check_quote(quote, MID, {"int_1": 4})
-
-
-def test_only_account_cancelled_suspensions_come_back_with_the_account():
-    lines = account_reactivation_lines(
-        [
-            integration(Status.SUSPENDED, integration_id="int_a"),
-            integration(
-                Status.SUSPENDED,
-                integration_id="int_b",
-                suspension_reason=SuspensionReason.NON_PAYMENT,
-            ),
-            integration(Status.ACTIVE, integration_id="int_c"),
-        ],
-        MID,
-        CATALOG,
-    )
-    assert [(x.integration_id, x.amount) for x in lines] == [("int_a", 4900)]
-
-
-@pytest.mark.parametrize(
-    ("at", "expected"),
-    [
-        (ANCHOR - timedelta(days=1), 4900),  # before the period: all of it
-        (ANCHOR, 4900),
-        (MID, 2450),
-        (MID + timedelta(seconds=1), 2450),  # rounded half up, not down
-        (END - timedelta(seconds=1), 0),
-        (END, 0),
-        (END + timedelta(days=1), 0),
-    ],
-)
-def test_prorate_at_the_edges_of_the_period(at, expected):
-    assert prorate(4900, at, ANCHOR, END) == expected
-
-
-def test_prorate_rounds_half_up_and_refuses_an_empty_period():
-    start = utc(2027, 1, 1)
-    assert prorate(1, start + timedelta(seconds=1), start, start + timedelta(seconds=2)) == 1
-    assert prorate(3, start + timedelta(seconds=1), start, start + timedelta(seconds=2)) == 2
-    assert prorate(0, start, start, start + timedelta(days=1)) == 0
-    assert prorate(-5, start, start, start + timedelta(days=1)) == 0
-    with pytest.raises(ValueError):
-        prorate(100, start, start, start)
-
-
-def test_amounts_read_as_money():
-    assert format_amount(4900, "usd") == "49.00 USD"
-    assert format_amount(5, "eur") == "0.05 EUR"
-    assert format_amount(-1234, "usd") == "-12.34 USD"
-
-
-def test_instants_parse_from_any_offset_to_utc_seconds():
-    assert parse_instant("2027-01-31T10:00:00Z") == utc(2027, 1, 31, 10)
-    assert parse_instant("2027-01-31T11:00:00.999+01:00") == utc(2027, 1, 31, 10)
-    assert parse_instant("2027-01-31t10:00:00z") == utc(2027, 1, 31, 10)
-
-
-def test_a_catalog_refuses_no_plans_and_negative_fees():
-    with pytest.raises(ValueError):
-        Catalog(monthly_fees={})
-    with pytest.raises(ValueError):
-        Catalog(monthly_fees={"a": -1})
-    with pytest.raises(ValueError):
-        Catalog(frozen_fee=-1)
-    assert Catalog(monthly_fees={"a": 0}, frozen_fee=0).plans == ("a",)
-    with pytest.raises(ValidationFailed) as unknown:
-        CATALOG.monthly_fee("gold")
-    assert unknown.value.extra == {"field": "plan"}
-
-
-def test_actors_read_as_who_did_it():
-    assert str(ALICE) == "user:alice"
-    assert str(SYSTEM) == "system" and str(STRIPE) == "stripe"
-    assert str(Actor("user", "")) == "user"
-    assert user("bob") == Actor("user", "bob")
-
-
-def test_accounts_default_to_free_and_active():
-    fresh = Account(id="acc_9", status=AccountStatus.ACTIVE, created_at=MID)
-    assert (fresh.currency, fresh.has_payment_method, fresh.stripe_customer_id, fresh.version) == (
-        "usd",
-        False,
-        None,
-        0,
-    )

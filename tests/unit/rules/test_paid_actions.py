@@ -30,7 +30,7 @@ from lifecycle.rules.paid import (
     quote_of,
     subject_ids,
 )
-from tests.factories import ANCHOR, CATALOG, account, integration
+from tests.factories import ANCHOR, CATALOG, account, integration, past_due
 
 ALICE = user("alice")
 NOW = ANCHOR + timedelta(days=10)
@@ -243,13 +243,8 @@ def test_a_renewal_in_a_cancelling_account_is_refused():
 
 
 def test_a_past_due_renewal_paid_later_clears_past_due():
-    past_due = integration(
-        Status.ACTIVE,
-        billing_state=BillingState.PAST_DUE,
-        dunning_attempts=1,
-        next_attempt_at=add_month(ANCHOR, 1) + timedelta(days=1),
-    )
-    end = past_due.current_period_end
-    result = apply(RenewalPaid(past_due.id, end), None, past_due, amount=4900, at=end)
+    unpaid = past_due(Status.ACTIVE)
+    end = unpaid.current_period_end
+    result = apply(RenewalPaid(unpaid.id, end), None, unpaid, amount=4900, at=end)
     assert isinstance(result, Applied)
     assert result.integration.after.billing_state is BillingState.OK

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.ids import new_id
-from lifecycle.payments.port import PaymentOutcome, PaymentResult
+from lifecycle.payments.port import PaymentOutcome, PaymentRequest, PaymentResult
 from lifecycle.rules.errors import (
     Conflict,
     DomainError,
@@ -250,7 +250,7 @@ def _charge(
         # A new line for a change bought before and refunded: Stripe must not replay the
         # refunded PaymentIntent for a key it still remembers.
         key = f"{key}:{record.id}"
-    result = services.payments.charge(
+    payment = PaymentRequest(
         customer_id=account.stripe_customer_id or "",
         amount=record.amount,
         currency=record.currency,
@@ -265,7 +265,7 @@ def _charge(
             "kind": record.kind,
         },
     )
-    return _outcome(services, record, result, now)
+    return _outcome(services, record, services.payments.charge(payment), now)
 
 
 def _outcome(

@@ -69,7 +69,13 @@ import simpy
 from bench.cost import PRICES, _lambda
 from bench.harness import RESULTS, card_account, table
 from bench.memory_dynamodb import MemoryDynamoDB
-from lifecycle.payments.port import PaymentOutcome, PaymentResult, RefundResult
+from lifecycle.payments.port import (
+    PaymentOutcome,
+    PaymentRequest,
+    PaymentResult,
+    RefundRequest,
+    RefundResult,
+)
 from lifecycle.rules.calendar import add_month, utc
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.ledger import ChargeStatus
@@ -225,16 +231,8 @@ class ModelPayments:
         self.succeeded_by_key: Counter[str] = Counter()
         self._n = 0
 
-    def charge(
-        self,
-        *,
-        customer_id: str,
-        amount: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        metadata: dict[str, str],
-    ) -> PaymentResult:
+    def charge(self, request: PaymentRequest) -> PaymentResult:
+        metadata = request.metadata
         self._n += 1
         intent = f"pi_sim_{self._n}"
         outcome = self.outcome
@@ -256,7 +254,7 @@ class ModelPayments:
     def payment_metadata(self, payment_intent_id: str) -> None:
         return None
 
-    def refund(self, **_: Any) -> RefundResult:
+    def refund(self, _: RefundRequest) -> RefundResult:
         raise AssertionError("the simulation refunds nothing")
 
     def find_refund(self, **_: Any) -> None:

@@ -35,6 +35,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from lifecycle.payments.port import PaymentRequest, PaymentResult
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.calendar import format_instant, parse_instant
 from lifecycle.settings import settings
@@ -308,9 +309,9 @@ def _counting_payments() -> Any:
     class CountedStripePayments(StripePayments):
         charges = 0
 
-        def charge(self, **arguments: Any) -> Any:
+        def charge(self, request: PaymentRequest) -> PaymentResult:
             type(self).charges += 1
-            return super().charge(**arguments)
+            return super().charge(request)
 
     return CountedStripePayments(os.environ["STRIPE_SECRET_KEY"])
 

@@ -138,7 +138,7 @@ def test_disabled_account_reactivation_charges_each_suspended_integration_agains
     assert quote["amount"] == 5800
     status, body = invoke("POST", "/v1/account/reactivate", body={"quote_id": quote["id"]})
     assert (status, body["status"]) == (200, "active")
-    assert payments.succeeded[-1].amount == 5800
+    assert payments.succeeded[-1].request.amount == 5800
     back = {i["id"]: i for i in invoke("GET", "/v1/integrations")[1]["items"]}
     assert back[kept["id"]]["status"] == "active"
     assert back[frozen["id"]]["status"] == "frozen"

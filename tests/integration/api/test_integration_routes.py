@@ -45,8 +45,8 @@ def test_create_charges_the_first_month_up_front_and_answers_201(account, servic
     assert body["current_period_start"] == "2026-11-21T10:00:00Z"
     assert body["current_period_end"] == "2026-12-21T10:00:00Z"
     assert body["next_charge"] == {"amount": 9900, "at": "2026-12-21T10:00:00Z"}
-    assert [c.amount for c in payments.succeeded] == [9900]
-    assert payments.succeeded[0].idempotency_key == f"create:{body['id']}"
+    assert [c.request.amount for c in payments.succeeded] == [9900]
+    assert payments.succeeded[0].request.idempotency_key == f"create:{body['id']}"
     ledger = services.store.list_charges("acc_1")[0]
     assert [(c.amount, c.status.value, c.applied) for c in ledger] == [(9900, "succeeded", True)]
 
@@ -233,7 +233,7 @@ def test_paid_unfreeze_needs_a_quote_then_charges_exactly_the_prorated_quote(
     )
     assert status == 200, body
     assert body["status"] == "active"
-    assert [c.amount for c in payments.succeeded] == [4900, 2645]
+    assert [c.request.amount for c in payments.succeeded] == [4900, 2645]
 
 
 def test_an_expired_quote_is_refused_and_nothing_is_charged(

@@ -16,6 +16,7 @@ import pytest
 
 from lifecycle.clock import FixedClock
 from lifecycle.payments.fake import FakePayments
+from lifecycle.payments.port import SetupRequest
 from lifecycle.rules.calendar import utc
 from lifecycle.rules.model import BillingState, Status
 from lifecycle.rules.renewal import DueKind
@@ -92,13 +93,13 @@ def test_a_billing_user_gets_a_setup_session_for_a_customer_made_once_with_the_a
     assert list(payments.customers) == [account.stripe_customer_id]
     assert payments.customers[account.stripe_customer_id].account_id == "acc_1"
     session = payments.sessions[answer["url"].rsplit("/", 1)[-1]]
-    assert session == {
-        "customer": account.stripe_customer_id,
-        "account_id": "acc_1",
-        "currency": "usd",
-        "success_url": RETURN_URL,
-        "cancel_url": RETURN_URL,
-    }
+    assert session == SetupRequest(
+        customer_id=account.stripe_customer_id,
+        account_id="acc_1",
+        currency="usd",
+        success_url=RETURN_URL,
+        cancel_url=RETURN_URL,
+    )
     assert not account.has_payment_method  # only Stripe's webhook says so
 
 
@@ -124,7 +125,7 @@ def test_two_requests_at_once_leave_one_customer_on_the_account(
 
         account = services.store.get_account(account_id)
         assert account is not None and len(urls) == 2
-        customers = {payments.sessions[url.rsplit("/", 1)[-1]]["customer"] for url in urls}
+        customers = {payments.sessions[url.rsplit("/", 1)[-1]].customer_id for url in urls}
         assert customers == {account.stripe_customer_id}
 
 
@@ -162,7 +163,9 @@ def test_setup_completion_sets_the_payment_method_and_then_creating_is_charged_o
         e["detail-type"] for e in outbox_events(services.store, "acc_1")
     ]
     assert created == 201, integration_view
-    assert [(c.customer_id, c.amount) for c in payments.succeeded] == [(customer, 2900)]
+    assert [(c.request.customer_id, c.request.amount) for c in payments.succeeded] == [
+        (customer, 2900)
+    ]
 
 
 def test_a_declining_card_added_instead_gives_402_at_create_with_nothing_created(

@@ -13,6 +13,7 @@ import pytest
 import stripe
 
 from functions.stripe_webhook.app import lambda_handler
+from lifecycle.payments.port import PaymentRequest
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import AccountStatus, BillingState, Status
 from lifecycle.rules.renewal import decide_renewal
@@ -259,14 +260,15 @@ EVENT_KINDS = [
 def _charged(payments, charge_id: str) -> str:
     """A PaymentIntent the provider knows (a dispute is traced through it)."""
     payments.cards["cus_acc_1"] = "ok"
-    return payments.charge(
+    request = PaymentRequest(
         customer_id="cus_acc_1",
         amount=2900,
         currency="usd",
         description="x",
         idempotency_key="k",
         metadata={"account_id": "acc_1", "charge_id": charge_id},
-    ).payment_intent_id
+    )
+    return payments.charge(request).payment_intent_id
 
 
 @pytest.mark.parametrize(

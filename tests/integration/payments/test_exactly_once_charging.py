@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lifecycle.clock import FixedClock
-from lifecycle.payments.port import PaymentOutcome
+from lifecycle.payments.port import PaymentOutcome, PaymentRequest
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.errors import PaymentFailed
@@ -116,12 +116,14 @@ def test_localstripe_here_really_ignores_idempotency_keys(localstripe_base):
     payments = StripePayments(SECRET_KEY, api_base=localstripe_base)
     for _ in range(2):
         result = payments.charge(
-            customer_id=customer,
-            amount=900,
-            currency="usd",
-            description="x",
-            idempotency_key="same-key",
-            metadata={"charge_id": "ch_x"},
+            PaymentRequest(
+                customer_id=customer,
+                amount=900,
+                currency="usd",
+                description="x",
+                idempotency_key="same-key",
+                metadata={"charge_id": "ch_x"},
+            )
         )
         assert result.outcome is PaymentOutcome.SUCCEEDED
     assert count_payment_intents(localstripe_base, customer) == 2

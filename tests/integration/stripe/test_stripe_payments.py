@@ -17,7 +17,7 @@ import pytest
 from stripe import AuthenticationError, InvalidRequestError
 
 from lifecycle.ids import new_id
-from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
+from lifecycle.payments.port import PaymentOutcome, PaymentRequest, PaymentsUnavailable
 from lifecycle.payments.stripe_adapter import StripePayments
 from lifecycle.payments.stripe_webhooks import verify_webhook
 from local.localstripe import (
@@ -57,7 +57,7 @@ def test_charge_of_4900_usd_succeeds_as_one_payment_intent_with_our_metadata(
     customer = create_customer_with_card(localstripe_base, "ok", email="owner@example.com")
     charge = renewal()
 
-    result = payments.charge(customer_id=customer, **charge)
+    result = payments.charge(PaymentRequest(customer_id=customer, **charge))
 
     assert result.outcome is PaymentOutcome.SUCCEEDED
     assert result.payment_intent_id is not None
@@ -75,7 +75,7 @@ def test_declined_card_is_a_failed_charge_not_an_exception(
 ):
     customer = create_customer_with_card(localstripe_base, "declined")
 
-    result = payments.charge(customer_id=customer, **renewal())
+    result = payments.charge(PaymentRequest(customer_id=customer, **renewal()))
 
     assert result.outcome is PaymentOutcome.FAILED
     assert result.failure_message == "Your card was declined."
@@ -89,11 +89,17 @@ def test_charge_after_swapping_to_a_good_card_succeeds(
     payments: StripePayments, localstripe_base: str
 ):
     customer = create_customer_with_card(localstripe_base, "declined")
-    assert payments.charge(customer_id=customer, **renewal()).outcome is PaymentOutcome.FAILED
+    assert (
+        payments.charge(PaymentRequest(customer_id=customer, **renewal())).outcome
+        is PaymentOutcome.FAILED
+    )
 
     swap_card(localstripe_base, customer, "ok")
 
-    assert payments.charge(customer_id=customer, **renewal()).outcome is PaymentOutcome.SUCCEEDED
+    assert (
+        payments.charge(PaymentRequest(customer_id=customer, **renewal())).outcome
+        is PaymentOutcome.SUCCEEDED
+    )
 
 
 def test_find_returns_the_payment_intent_of_a_charge_whose_answer_was_lost(
@@ -102,9 +108,9 @@ def test_find_returns_the_payment_intent_of_a_charge_whose_answer_was_lost(
     # Given a charge Stripe made, but a crash before the ledger recorded its answer
     customer = create_customer_with_card(localstripe_base, "ok")
     other = renewal("int_2")
-    payments.charge(customer_id=customer, **other)
+    payments.charge(PaymentRequest(customer_id=customer, **other))
     charge = renewal("int_1")
-    made = payments.charge(customer_id=customer, **charge)
+    made = payments.charge(PaymentRequest(customer_id=customer, **charge))
 
     # When the reconciliation looks for it by the ledger's charge id
     found = payments.find(customer_id=customer, charge_id=charge["metadata"]["charge_id"])
@@ -118,7 +124,7 @@ def test_find_returns_the_payment_intent_of_a_charge_whose_answer_was_lost(
 def test_find_returns_a_declined_charge_as_failed(payments: StripePayments, localstripe_base: str):
     customer = create_customer_with_card(localstripe_base, "declined")
     charge = renewal()
-    made = payments.charge(customer_id=customer, **charge)
+    made = payments.charge(PaymentRequest(customer_id=customer, **charge))
 
     found = payments.find(customer_id=customer, charge_id=charge["metadata"]["charge_id"])
 
@@ -130,7 +136,7 @@ def test_find_returns_a_declined_charge_as_failed(payments: StripePayments, loca
 
 def test_find_returns_none_for_a_charge_never_sent(payments: StripePayments, localstripe_base: str):
     customer = create_customer_with_card(localstripe_base, "ok")
-    payments.charge(customer_id=customer, **renewal())
+    payments.charge(PaymentRequest(customer_id=customer, **renewal()))
 
     assert payments.find(customer_id=customer, charge_id=new_id("chg")) is None
 
@@ -138,9 +144,9 @@ def test_find_returns_none_for_a_charge_never_sent(payments: StripePayments, loc
 def test_find_pages_through_many_payment_intents(payments: StripePayments, localstripe_base: str):
     customer = create_customer_with_card(localstripe_base, "ok")
     oldest = renewal()
-    made = payments.charge(customer_id=customer, **oldest)
+    made = payments.charge(PaymentRequest(customer_id=customer, **oldest))
     for _ in range(105):
-        payments.charge(customer_id=customer, **renewal())
+        payments.charge(PaymentRequest(customer_id=customer, **renewal()))
 
     found = payments.find(customer_id=customer, charge_id=oldest["metadata"]["charge_id"])
 
@@ -155,7 +161,7 @@ def test_charge_is_pending_within_seconds_when_stripe_cannot_be_reached(
     payments = StripePayments("sk_test_closed_port")
     began = time.monotonic()
 
-    result = payments.charge(customer_id="cus_unreachable", **renewal())
+    result = payments.charge(PaymentRequest(customer_id="cus_unreachable", **renewal()))
 
     assert result.outcome is PaymentOutcome.PENDING
     assert result.payment_intent_id is None
@@ -174,7 +180,7 @@ def test_wrong_api_key_raises_rather_than_passing_for_a_payment_outcome(localstr
     payments = StripePayments("pk_test_not_a_secret_key", api_base=localstripe_base)
 
     with pytest.raises(AuthenticationError):
-        payments.charge(customer_id=customer, **renewal())
+        payments.charge(PaymentRequest(customer_id=customer, **renewal()))
     assert count_payment_intents(localstripe_base, customer) == 0
 
 
@@ -273,7 +279,7 @@ def test_rate_limited_charge_is_retried_with_the_same_idempotency_key_then_succe
     payments = StripePayments("sk_test_stub", api_base=stub_stripe.api_base)
     charge = renewal()
 
-    result = payments.charge(customer_id="cus_stub", **charge)
+    result = payments.charge(PaymentRequest(customer_id="cus_stub", **charge))
 
     assert result.outcome is PaymentOutcome.SUCCEEDED
     attempts = stub_stripe.to("POST", "/v1/payment_intents")
@@ -293,7 +299,7 @@ def test_charge_still_rate_limited_after_a_few_retries_is_pending_within_five_se
     payments = StripePayments("sk_test_stub", api_base=stub_stripe.api_base)
     began = time.monotonic()
 
-    result = payments.charge(customer_id="cus_stub", **renewal())
+    result = payments.charge(PaymentRequest(customer_id="cus_stub", **renewal()))
 
     assert result.outcome is PaymentOutcome.PENDING
     assert time.monotonic() - began < 5
@@ -307,7 +313,7 @@ def test_stripe_server_error_makes_the_charge_pending(stub_stripe: StubStripe):
     )
     payments = StripePayments("sk_test_stub", api_base=stub_stripe.api_base)
 
-    result = payments.charge(customer_id="cus_stub", **renewal())
+    result = payments.charge(PaymentRequest(customer_id="cus_stub", **renewal()))
 
     assert result.outcome is PaymentOutcome.PENDING
 
@@ -323,7 +329,7 @@ def test_customer_with_no_card_is_a_failed_charge_and_nothing_is_sent(stub_strip
     )
     payments = StripePayments("sk_test_stub", api_base=stub_stripe.api_base)
 
-    result = payments.charge(customer_id="cus_stub", **renewal())
+    result = payments.charge(PaymentRequest(customer_id="cus_stub", **renewal()))
 
     assert result.outcome is PaymentOutcome.FAILED
     assert result.failure_code == "no_payment_method"
@@ -373,7 +379,7 @@ def test_registered_webhook_receives_localstripe_events_that_verify_with_our_sec
     customer = create_customer_with_card(localstripe_base, "ok")
     charge = renewal()
     try:
-        result = payments.charge(customer_id=customer, **charge)
+        result = payments.charge(PaymentRequest(customer_id=customer, **charge))
 
         # localstripe sends its events a second after the request, one at a time.
         deadline = time.monotonic() + 10

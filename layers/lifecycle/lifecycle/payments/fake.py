@@ -10,20 +10,20 @@ from dataclasses import dataclass, field, replace
 from lifecycle.payments.port import (
     CustomerState,
     PaymentOutcome,
+    PaymentRequest,
     PaymentResult,
+    RefundRequest,
     RefundResult,
+    SetupRequest,
     SetupResult,
 )
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class FakeCharge:
-    customer_id: str
-    amount: int
-    currency: str
-    description: str
-    idempotency_key: str
-    metadata: dict[str, str]
+    """A charge asked of the fake, and what it answered."""
+
+    request: PaymentRequest
     result: PaymentResult
 
 
@@ -37,25 +37,16 @@ class FakePayments:
     refunds: dict[str, RefundResult] = field(default_factory=dict)
     customers: dict[str, CustomerState] = field(default_factory=dict)
     customer_keys: dict[str, str] = field(default_factory=dict)
-    sessions: dict[str, dict[str, str]] = field(default_factory=dict)
+    sessions: dict[str, SetupRequest] = field(default_factory=dict)
     setups: dict[str, SetupResult] = field(default_factory=dict)
     # payment method id -> (customer id, card)
     payment_methods: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def charge(
-        self,
-        *,
-        customer_id: str,
-        amount: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str],
-    ) -> PaymentResult:
+    def charge(self, request: PaymentRequest) -> PaymentResult:
         with self._lock:
-            card = self.cards.get(customer_id, "ok")
+            card = self.cards.get(request.customer_id, "ok")
             if card == "unavailable":
                 return PaymentResult(PaymentOutcome.PENDING)
             intent = f"pi_fake_{next(self._ids)}"
@@ -65,16 +56,9 @@ class FakePayments:
                 )
             else:
                 result = PaymentResult(PaymentOutcome.SUCCEEDED, intent)
+            # A copy of the metadata: the caller's mapping may change after the call.
             self.charges.append(
-                FakeCharge(
-                    customer_id,
-                    amount,
-                    currency,
-                    description,
-                    idempotency_key,
-                    dict(metadata),
-                    result,
-                )
+                FakeCharge(replace(request, metadata=dict(request.metadata)), result)
             )
             return result
 
@@ -82,8 +66,8 @@ class FakePayments:
         with self._lock:
             for charge in reversed(self.charges):
                 if (
-                    charge.customer_id == customer_id
-                    and charge.metadata.get("charge_id") == charge_id
+                    charge.request.customer_id == customer_id
+                    and charge.request.metadata.get("charge_id") == charge_id
                 ):
                     return charge.result
             return None
@@ -92,17 +76,11 @@ class FakePayments:
         with self._lock:
             for charge in self.charges:
                 if charge.result.payment_intent_id == payment_intent_id:
-                    return dict(charge.metadata)
+                    return dict(charge.request.metadata)
             return None
 
-    def refund(
-        self,
-        *,
-        payment_intent_id: str,
-        amount: int,
-        idempotency_key: str,
-        metadata: Mapping[str, str],
-    ) -> RefundResult:
+    def refund(self, request: RefundRequest) -> RefundResult:
+        payment_intent_id = request.payment_intent_id
         with self._lock:
             charge = next(
                 (c for c in self.charges if c.result.payment_intent_id == payment_intent_id), None
@@ -111,7 +89,7 @@ class FakePayments:
                 return RefundResult(PaymentOutcome.FAILED)
             if payment_intent_id not in self.refunds:
                 self.refunds[payment_intent_id] = RefundResult(
-                    PaymentOutcome.SUCCEEDED, f"re_fake_{next(self._ids)}", amount
+                    PaymentOutcome.SUCCEEDED, f"re_fake_{next(self._ids)}", request.amount
                 )
             return self.refunds[payment_intent_id]
 
@@ -131,24 +109,10 @@ class FakePayments:
             self.customer_keys[idempotency_key] = customer_id
             return customer_id
 
-    def setup_session_url(
-        self,
-        *,
-        customer_id: str,
-        account_id: str,
-        currency: str,
-        success_url: str,
-        cancel_url: str,
-    ) -> str:
+    def setup_session_url(self, request: SetupRequest) -> str:
         with self._lock:
             session_id = f"cs_fake_{next(self._ids)}"
-            self.sessions[session_id] = {
-                "customer": customer_id,
-                "account_id": account_id,
-                "currency": currency,
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-            }
+            self.sessions[session_id] = request
             return f"https://checkout.example.test/{session_id}"
 
     def complete_setup(self, customer_id: str, card: str = "ok") -> tuple[str, str]:

@@ -54,21 +54,47 @@ class SetupResult:
     payment_method: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    """A charge of the customer's default payment method: `amount` in the currency's minor unit
+    (cents), `metadata` the ids the PaymentIntent carries for webhooks and reconciliation."""
+
+    customer_id: str
+    amount: int
+    currency: str
+    description: str
+    idempotency_key: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """A refund of `amount` (cents) of a succeeded PaymentIntent."""
+
+    payment_intent_id: str
+    amount: int
+    idempotency_key: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SetupRequest:
+    """A hosted page where the customer adds a card; the browser returns to `success_url` or
+    `cancel_url`."""
+
+    customer_id: str
+    account_id: str
+    currency: str
+    success_url: str
+    cancel_url: str
+
+
 class PaymentsUnavailable(Exception):
     """The provider could not be reached or answered 429/5xx; the caller may retry later."""
 
 
 class Payments(Protocol):
-    def charge(
-        self,
-        *,
-        customer_id: str,
-        amount: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str],
-    ) -> PaymentResult:
+    def charge(self, request: PaymentRequest) -> PaymentResult:
         """Charge the customer's default payment method off-session, confirmed at once.
 
         Never raises for a decline (FAILED) or for an unknown outcome (PENDING)."""
@@ -84,14 +110,7 @@ class Payments(Protocol):
         carry it, so a dispute is traced to its ledger line through its PaymentIntent."""
         ...
 
-    def refund(
-        self,
-        *,
-        payment_intent_id: str,
-        amount: int,
-        idempotency_key: str,
-        metadata: Mapping[str, str],
-    ) -> RefundResult:
+    def refund(self, request: RefundRequest) -> RefundResult:
         """Refund `amount` of a succeeded PaymentIntent. Raises PaymentsUnavailable when the
         outcome is unknown (the caller looks the refund up with `find_refund` before retrying)."""
         ...
@@ -110,15 +129,7 @@ class Payments(Protocol):
         provider's idempotency window. Raises PaymentsUnavailable."""
         ...
 
-    def setup_session_url(
-        self,
-        *,
-        customer_id: str,
-        account_id: str,
-        currency: str,
-        success_url: str,
-        cancel_url: str,
-    ) -> str:
+    def setup_session_url(self, request: SetupRequest) -> str:
         """A hosted page (Stripe Checkout in `setup` mode) where the customer adds a card for
         later off-session charges; its completion is reported by webhook."""
         ...

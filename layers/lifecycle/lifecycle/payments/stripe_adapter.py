@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.payments.port import (
     CustomerState,
     PaymentOutcome,
+    PaymentRequest,
     PaymentResult,
     PaymentsUnavailable,
+    RefundRequest,
     RefundResult,
+    SetupRequest,
     SetupResult,
 )
 from lifecycle.settings import secure_parameter
@@ -65,18 +68,10 @@ class StripePayments:
         self._client: StripeClient | None = None
         self._client_key: str | None = None
 
-    def charge(
-        self,
-        *,
-        customer_id: str,
-        amount: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str],
-    ) -> PaymentResult:
+    def charge(self, request: PaymentRequest) -> PaymentResult:
         import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
 
+        customer_id = request.customer_id
         if not customer_id:
             return _NO_CARD
         client = self._stripe()
@@ -85,20 +80,20 @@ class StripePayments:
             if payment_method is None:
                 return _NO_CARD
             params: PaymentIntentCreateParams = {
-                "amount": amount,
-                "currency": currency,
+                "amount": request.amount,
+                "currency": request.currency,
                 "customer": customer_id,
                 "payment_method": payment_method,
                 "off_session": True,
                 "confirm": True,
-                "description": description,
-                "metadata": dict(metadata),
+                "description": request.description,
+                "metadata": dict(request.metadata),
             }
             intent = _with_backoff(
                 functools.partial(
                     client.v1.payment_intents.create,
                     params=params,
-                    options={"idempotency_key": idempotency_key},
+                    options={"idempotency_key": request.idempotency_key},
                 )
             )
         except stripe.CardError as error:
@@ -164,14 +159,7 @@ class StripePayments:
         found = {key: value for key in keys if (value := _metadata(intent, key)) is not None}
         return found or None
 
-    def refund(
-        self,
-        *,
-        payment_intent_id: str,
-        amount: int,
-        idempotency_key: str,
-        metadata: Mapping[str, str],
-    ) -> RefundResult:
+    def refund(self, request: RefundRequest) -> RefundResult:
         """Refund a PaymentIntent through the Refunds API, keyed so that a retry within Stripe's
         24 hours is the same refund; the caller's ledger covers the rest (`find_refund`)."""
         import stripe  # noqa: PLC0415 - lazy on purpose (module docstring)
@@ -182,16 +170,16 @@ class StripePayments:
                 functools.partial(
                     client.v1.refunds.create,
                     params={
-                        "payment_intent": payment_intent_id,
-                        "amount": amount,
-                        "metadata": dict(metadata),
+                        "payment_intent": request.payment_intent_id,
+                        "amount": request.amount,
+                        "metadata": dict(request.metadata),
                     },
-                    options={"idempotency_key": idempotency_key},
+                    options={"idempotency_key": request.idempotency_key},
                 )
             )
         except stripe.InvalidRequestError:
             # Already refunded in full (by us before a crash, or at Stripe): say which refund.
-            found = self.find_refund(payment_intent_id=payment_intent_id)
+            found = self.find_refund(payment_intent_id=request.payment_intent_id)
             return found if found is not None else RefundResult(PaymentOutcome.FAILED)
         except stripe.StripeError as error:
             if _is_unavailable(error):
@@ -249,28 +237,21 @@ class StripePayments:
         )
         return customer.id
 
-    def setup_session_url(
-        self,
-        *,
-        customer_id: str,
-        account_id: str,
-        currency: str,
-        success_url: str,
-        cancel_url: str,
-    ) -> str:
+    def setup_session_url(self, request: SetupRequest) -> str:
         """A Checkout Session in setup mode for the customer: Checkout attaches the card it
         collects to the customer (not as the default: the webhook makes it that). Setup mode
         with dynamic payment methods needs the currency. The account id is on the session and
         its SetupIntent, to check the webhook against, never to look the account up by."""
+        account_id = request.account_id
         params: SessionCreateParams = {
             "mode": "setup",
-            "customer": customer_id,
-            "currency": currency,
+            "customer": request.customer_id,
+            "currency": request.currency,
             "client_reference_id": account_id,
             "metadata": {"account_id": account_id},
             "setup_intent_data": {"metadata": {"account_id": account_id}},
-            "success_url": success_url,
-            "cancel_url": cancel_url,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
         }
         session = self._call(lambda client: client.v1.checkout.sessions.create(params=params))
         if not session.url:

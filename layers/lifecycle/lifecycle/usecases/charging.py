@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.ids import new_id
-from lifecycle.payments.port import PaymentOutcome, PaymentResult
+from lifecycle.payments.port import PaymentOutcome, PaymentRequest, PaymentResult
 from lifecycle.rules.errors import (
     Conflict,
     DomainError,
@@ -105,10 +105,7 @@ def collect(services: Services, account: Account, purchase: Purchase, now: datet
     try:
         services.store.begin_charge(record, purchase.expect)
     except SubjectChanged:
-        raise QuoteStale(
-            "Something this quote was priced from has changed since. Nothing was charged; ask"
-            " for a new quote."
-        ) from None
+        raise _changed_since_quote() from None
     except GuardTaken:
         existing = services.store.charge_by_key(account.id, request.ledger)
         if existing is None:
@@ -142,7 +139,7 @@ def _resume(
             raise _being_settled(existing, same)
         return _resume_pending(services, account, existing, now)
     if existing.status is ChargeStatus.FAILED:
-        return _retry_failed(services, account, existing, purchase, now)
+        return _retry_failed(services, existing, fresh, purchase)
     if existing.status is ChargeStatus.REFUNDED:
         if same and purchase.charge.kind is not ChargeKind.RENEWAL:
             raise QuoteStale(
@@ -175,30 +172,33 @@ def _resume_pending(
     return replace(taken, revision=existing.revision + 1)
 
 
+# What an attempt at a purchase writes on its ledger line; the rest (its id, what it buys,
+# the PaymentIntent of an earlier attempt) stays as the line has it.
+_ATTEMPT_FIELDS = (
+    "status",
+    "amount",
+    "description",
+    "action",
+    "request_ref",
+    "customer_id",
+    "failure_message",
+    "updated_at",
+    "lease_until",
+)
+
+
 def _retry_failed(
-    services: Services,
-    account: Account,
-    existing: ChargeRecord,
-    purchase: Purchase,
-    now: datetime,
+    services: Services, existing: ChargeRecord, fresh: ChargeRecord, purchase: Purchase
 ) -> ChargeRecord:
     request = purchase.charge
     if request.kind is ChargeKind.RENEWAL and existing.attempt >= request.attempt:
         raise PaymentFailed(existing.failure_message or "The renewal charge was declined.")
     # The merchant tries again (maybe with another card, maybe with a new quote for the same
-    # change): a new attempt on the same line, taken by one request only.
+    # change): a new attempt on the same line, as `collect` would open it, taken by one request.
     retry = replace(
         existing,
-        status=ChargeStatus.PENDING,
-        attempt=max(existing.attempt + 1, request.attempt),
-        amount=request.amount,
-        description=request.description,
-        action=purchase.action,
-        request_ref=purchase.request_ref,
-        customer_id=account.stripe_customer_id,
-        failure_message=None,
-        updated_at=now,
-        lease_until=leases.lease_until(),
+        attempt=max(existing.attempt + 1, fresh.attempt),
+        **{name: getattr(fresh, name) for name in _ATTEMPT_FIELDS},
     )
     services.store.retry_charge(existing, retry)
     return replace(retry, revision=existing.revision + 1)
@@ -213,15 +213,20 @@ def _supersede(
     try:
         services.store.supersede_charge(existing, fresh, purchase.expect)
     except SubjectChanged:
-        raise QuoteStale(
-            "Something this quote was priced from has changed since. Nothing was charged; ask"
-            " for a new quote."
-        ) from None
+        raise _changed_since_quote() from None
     except GuardTaken:
         raise Conflict(
             "Another request is paying for this change right now. Nothing was charged."
         ) from None
     return fresh
+
+
+def _changed_since_quote() -> QuoteStale:
+    """The ledger line was refused: the subject is no longer as the quote saw it."""
+    return QuoteStale(
+        "Something this quote was priced from has changed since. Nothing was charged; ask for a"
+        " new quote."
+    )
 
 
 def _being_settled(existing: ChargeRecord, same: bool) -> DomainError:
@@ -250,7 +255,7 @@ def _charge(
         # A new line for a change bought before and refunded: Stripe must not replay the
         # refunded PaymentIntent for a key it still remembers.
         key = f"{key}:{record.id}"
-    result = services.payments.charge(
+    payment = PaymentRequest(
         customer_id=account.stripe_customer_id or "",
         amount=record.amount,
         currency=record.currency,
@@ -265,7 +270,7 @@ def _charge(
             "kind": record.kind,
         },
     )
-    return _outcome(services, record, result, now)
+    return _outcome(services, record, services.payments.charge(payment), now)
 
 
 def _outcome(

@@ -24,7 +24,7 @@ from typing import Any
 
 from lifecycle.ids import is_account_id
 from lifecycle.observability import record_events
-from lifecycle.payments.port import CustomerState
+from lifecycle.payments.port import CustomerState, SetupRequest
 from lifecycle.rules.errors import Conflict, NotFound
 from lifecycle.rules.model import STRIPE, Account, Decision
 from lifecycle.rules.payment_method import payment_method_changed, retries_now, retry_now
@@ -50,11 +50,13 @@ def add_payment_method(services: Services, caller: Caller, return_url: str) -> C
         raise NotFound("This account does not exist.")
     customer = ensure_customer(services, account)
     url = services.payments.setup_session_url(
-        customer_id=customer,
-        account_id=account.id,
-        currency=account.currency,
-        success_url=return_url,
-        cancel_url=return_url,
+        SetupRequest(
+            customer_id=customer,
+            account_id=account.id,
+            currency=account.currency,
+            success_url=return_url,
+            cancel_url=return_url,
+        )
     )
     return CheckoutView(url=url)
 

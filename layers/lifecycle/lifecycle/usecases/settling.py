@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 
 from lifecycle.observability import logger, metrics, record_events
-from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable
+from lifecycle.payments.port import PaymentOutcome, PaymentsUnavailable, RefundRequest
 from lifecycle.rules.errors import (
     Conflict,
     DomainError,
@@ -207,7 +207,7 @@ def refund(
     try:
         result = services.payments.find_refund(payment_intent_id=intent) if resumed else None
         if result is None:
-            result = services.payments.refund(
+            request = RefundRequest(
                 payment_intent_id=intent,
                 amount=stored.amount,
                 idempotency_key=f"refund:{stored.id}",
@@ -217,6 +217,7 @@ def refund(
                     "reason": stored.refund_reason or reason,
                 },
             )
+            result = services.payments.refund(request)
     except PaymentsUnavailable:
         # Unknown: the claim stays, and the reconciler looks the refund up after the lease.
         logger.warning("refund outcome unknown", extra={"charge_id": stored.id})

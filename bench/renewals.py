@@ -43,7 +43,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -161,47 +161,81 @@ def _sweep_query_seconds(stores: dict[str, Store], now: datetime) -> dict[str, t
     return {name: (median(times[name]), read[name]) for name in stores}
 
 
-def _replayed_renewals_per_second(
-    client: Any,
-    table_name: str,
-    *,
-    read: list[dict[str, Any]],
-    line: dict[str, Any],
-    commit: dict[str, Any],
-    commit_items: int,
-    shape: str,
-    label: str,
-    count: int,
-) -> float:
-    """DynamoDB Local's ceiling for a renewal's requests: `count` of them replayed from
-    WORKERS threads, no lifecycle code. `shape` "new": the line as one conditional PutItem;
-    "before": the line and its guard in one two-item TransactWriteItems."""
+class _Recorder:
+    """A DynamoDB client that passes every call on and keeps what was asked: the requests of
+    one real renewal, to replay."""
 
-    def conditional(item: dict[str, Any], pk: str, sk: str) -> dict[str, Any]:
-        return {
-            "TableName": table_name,
-            "Item": {**item, "PK": {"S": pk}, "SK": {"S": sk}},
-            "ConditionExpression": "attribute_not_exists(PK)",
-        }
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.requests: list[tuple[str, dict[str, Any]]] = []
 
-    def renewal(n: int) -> None:
-        pk = f"CEILING#{shape}#{label}#{n}"
-        client.batch_get_item(RequestItems={table_name: {"Keys": read, "ConsistentRead": True}})
-        if shape == "new":
-            client.put_item(**conditional(line, pk, "LINE"))
-        else:
-            client.transact_write_items(
-                TransactItems=[
-                    {"Put": conditional({"charge_id": {"S": pk}}, pk, "GUARD")},
-                    {"Put": conditional(line, pk, "LINE")},
-                ]
-            )
-        client.transact_write_items(
-            TransactItems=[{"Put": conditional(commit, pk, f"{k}")} for k in range(commit_items)]
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._client, name)
+        if not callable(target) or name in ("get_waiter", "get_paginator"):
+            return target
+
+        def recorded(**kwargs: Any) -> Any:
+            self.requests.append((name, copy.deepcopy(kwargs)))
+            return target(**kwargs)
+
+        return recorded
+
+
+def _moved(value: Any, prefix: str) -> Any:
+    """`value` (a request, an item) with every partition key moved under `prefix`: the same
+    request on a partition of its own."""
+    if isinstance(value, list):
+        return [_moved(v, prefix) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {k: {"S": prefix + v["S"]} if k == "PK" else _moved(v, prefix) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One real renewal's DynamoDB requests as it made them, and the items they found."""
+
+    table_name: str
+    requests: list[tuple[str, dict[str, Any]]]
+    found: list[dict[str, Any]]
+
+    @property
+    def commit_items(self) -> int:
+        return max(
+            len(kwargs["TransactItems"])
+            for name, kwargs in self.requests
+            if name == "transact_write_items"
         )
 
+
+def _replayed_renewals_per_second(
+    client: Any, replay: Replay, *, shape: str, label: str, count: int
+) -> float:
+    """DynamoDB Local's ceiling for a renewal's requests: `count` copies of one real renewal's
+    requests, each on a partition of its own holding what that renewal found there (written
+    first, not timed), replayed from WORKERS threads with no lifecycle code. `shape` "new":
+    as made; "before": the ledger line's PutItem made a two-item TransactWriteItems with a
+    guard item, the write path before issue 17."""
+    prefixes = [f"CEILING#{shape}#{label}#{n}#" for n in range(count)]
+    _write(client, replay.table_name, [_moved(i, p) for p in prefixes for i in replay.found])
+
+    def renewal(prefix: str) -> None:
+        for made, kwargs in replay.requests:
+            name, request = made, _moved(kwargs, prefix)
+            if name == "put_item" and shape == "before":
+                guard = {"PK": request["Item"]["PK"], "SK": {"S": "GUARD"}}
+                new = {"ConditionExpression": "attribute_not_exists(PK)"}
+                request = {
+                    "TransactItems": [
+                        {"Put": {"TableName": replay.table_name, "Item": guard, **new}},
+                        {"Put": request},
+                    ]
+                }
+                name = "transact_write_items"
+            getattr(client, name)(**request)
+
     began = time.perf_counter()
-    _in_parallel(renewal, range(count), WORKERS)
+    _in_parallel(renewal, prefixes, WORKERS)
     return count / (time.perf_counter() - began)
 
 
@@ -231,36 +265,51 @@ def _sweep_leases_per_second(store: Store, now: datetime) -> float:
     return sent / seconds
 
 
-def _replay(
-    raw: Any, table_name: str, counted: TimedClient, first: Any, commit: dict[str, Any]
-) -> dict[str, Any]:
-    """What the ceiling replays, taken from the first renewal done: the keys its BatchGetItem
-    reads, its ledger line, and a commit of as many items as a renewal's transaction writes."""
-    transactions = counted.by_operation["transact_write_items"]
-    pk = store_keys.account_pk(first.account_id)
-    read = [
+def _rounds(
+    services: Services, raw: Any, replay: Replay, due: Sequence[Any]
+) -> tuple[list[float], dict[str, list[float]]]:
+    """ROUNDS rounds, each renewing a slice of `due` and replaying as many renewals in each
+    shape, the order turned round every round: renewals a second per round, and replays a second
+    per round and shape."""
+    size = len(due) // ROUNDS
+    renew_runs: list[float] = []
+    runs: dict[str, list[float]] = {"new": [], "before": []}
+    for run in range(ROUNDS):
+        chunk = due[run * size : (run + 1) * size if run < ROUNDS - 1 else len(due)]
+        parts = ("renew", "new", "before")
+        for part in parts if run % 2 == 0 else reversed(parts):
+            if part == "renew":
+                renew_runs.append(_renewals_per_second(services, chunk))
+                continue
+            runs[part].append(
+                _replayed_renewals_per_second(
+                    raw, replay, shape=part, label=str(run), count=len(chunk)
+                )
+            )
+    return renew_runs, runs
+
+
+def _recorded_renewal(services: Services, raw: Any, key: Any) -> Replay:
+    """Renew `key` through a recording client: its requests, and the items they found (read
+    before: the account, its receipt counter, the integration and its settings)."""
+    recorder = _Recorder(raw)
+    table_name = services.store.table_name
+    pk = store_keys.account_pk(key.account_id)
+    wanted = [
         store_keys.key(pk, sk)
         for sk in (
             store_keys.ACCOUNT_SK,
             store_keys.RECEIPTS_SK,
-            store_keys.integration_sk(first.integration_id),
-            store_keys.settings_sk("x"),
+            store_keys.integration_sk(key.integration_id),
+            store_keys.settings_sk(key.integration_id),
         )
     ]
-    (line,) = raw.query(
-        TableName=table_name,
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :charge)",
-        ExpressionAttributeValues={
-            ":pk": {"S": pk},
-            ":charge": {"S": store_keys.charge_sk(f"renewal:{first.integration_id}:")},
-        },
-    )["Items"]
-    return {
-        "read": read,
-        "line": line,
-        "commit": commit,
-        "commit_items": max(1, round(counted.transaction_items / max(1, transactions))),
-    }
+    found = raw.batch_get_item(RequestItems={table_name: {"Keys": wanted, "ConsistentRead": True}})[
+        "Responses"
+    ][table_name]
+    recording = replace(services, store=Store(table_name, client=recorder))
+    assert renewals.renew(recording, key.account_id, key.integration_id).result == "renewed"
+    return Replay(table_name, recorder.requests, found)
 
 
 def main() -> dict[str, Any]:
@@ -319,31 +368,14 @@ def main() -> dict[str, Any]:
         # line, its transaction's size), and a warm-up replay follows, so that DynamoDB Local's
         # JVM has compiled the transaction path before anything is measured.
         first, rest = keys[0], keys[1:]
-        assert renewals.renew(services, first.account_id, first.integration_id).result == "renewed"
-        replay = _replay(raw, big.table_name, big_client, first, due_items[0])
-        _replayed_renewals_per_second(
-            raw, big.table_name, **replay, shape="new", label="warm-up", count=100
-        )
+        replay = _recorded_renewal(services, raw, first)
+        _replayed_renewals_per_second(raw, replay, shape="new", label="warm-up", count=100)
         big_client.reset()
         # Then ROUNDS rounds, each renewing a slice of the due integrations and replaying as
         # many renewals in each shape, the order turned round every round. DynamoDB Local
         # drifts as its table and stream grow (runs of the same thing differ by up to a third
         # over a bench), so each round compares neighbours, and the figures are medians.
-        size = len(rest) // ROUNDS
-        renew_runs: list[float] = []
-        runs: dict[str, list[float]] = {"new": [], "before": []}
-        for run in range(ROUNDS):
-            chunk = rest[run * size : (run + 1) * size if run < ROUNDS - 1 else len(rest)]
-            parts = ("renew", "new", "before")
-            for part in parts if run % 2 == 0 else reversed(parts):
-                if part == "renew":
-                    renew_runs.append(_renewals_per_second(services, chunk))
-                    continue
-                runs[part].append(
-                    _replayed_renewals_per_second(
-                        raw, big.table_name, **replay, shape=part, label=str(run), count=len(chunk)
-                    )
-                )
+        renew_runs, runs = _rounds(services, raw, replay, rest)
         # Each renewed: its period moved on (the due index now also holds the replays' copies).
         for key in keys:
             renewed = unseen.store.get_integration(key.account_id, key.integration_id)
@@ -355,7 +387,7 @@ def main() -> dict[str, Any]:
             k: round(v / renewed_count, 2) for k, v in sorted(big_client.by_operation.items())
         }
         transactions = big_client.by_operation["transact_write_items"]
-        commit_items = replay["commit_items"]
+        commit_items = replay.commit_items
         assert len(payments.succeeded) == DUE
 
     renewals_per_second = median(renew_runs)

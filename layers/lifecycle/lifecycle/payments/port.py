@@ -55,26 +55,30 @@ class SetupResult:
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentRequest:
-    """A charge of the customer's default payment method: `amount` in the currency's minor unit
-    (cents), `metadata` the ids the PaymentIntent carries for webhooks and reconciliation."""
+class MoneyRequest:
+    """Money moved once however often it is asked for: `amount` in the currency's minor unit
+    (cents), `idempotency_key` what Stripe knows a repeat by, `metadata` the ids the object
+    carries for webhooks and reconciliation."""
 
-    customer_id: str
     amount: int
-    currency: str
-    description: str
     idempotency_key: str
     metadata: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
-class RefundRequest:
-    """A refund of `amount` (cents) of a succeeded PaymentIntent."""
+class PaymentRequest(MoneyRequest):
+    """A charge of the customer's default payment method."""
+
+    customer_id: str
+    currency: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest(MoneyRequest):
+    """A refund of a succeeded PaymentIntent (of its whole amount or less)."""
 
     payment_intent_id: str
-    amount: int
-    idempotency_key: str
-    metadata: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)

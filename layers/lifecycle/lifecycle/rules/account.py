@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -12,7 +12,7 @@ from lifecycle.rules.calendar import normalize
 from lifecycle.rules.catalog import Catalog
 from lifecycle.rules.effects import history_entry
 from lifecycle.rules.errors import InvalidTransition, QuoteRequired, ValidationFailed
-from lifecycle.rules.integration import QuoteRef, reactivated
+from lifecycle.rules.integration import Command, reactivated
 from lifecycle.rules.model import (
     COMMENT_MAX_LENGTH,
     Account,
@@ -21,7 +21,6 @@ from lifecycle.rules.model import (
     Actor,
     BillingState,
     Cancellation,
-    CancelReason,
     ChargeKind,
     ChargeRequest,
     DetailType,
@@ -59,13 +58,7 @@ ACCOUNT_TRANSITIONS: Mapping[tuple[AccountStatus, AccountAction], AccountOutcome
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AccountCommand:
-    action: AccountAction
-    actor: Actor
-    reason: CancelReason | None = None
-    comment: str | None = None
-    quote: QuoteRef | None = None
+AccountCommand = Command[AccountAction]
 
 
 def _account_event(

@@ -91,10 +91,10 @@ class QuoteRef:
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
-    """One user action on one integration."""
+class Command[A: StrEnum]:
+    """One user action: on one integration (`Action`), or on an account (`AccountCommand`)."""
 
-    action: Action
+    action: A
     actor: Actor
     reason: CancelReason | None = None
     comment: str | None = None
@@ -125,7 +125,7 @@ def _refusal(status: Status, action: Action) -> str:
 
 def decide(
     integration: Integration,
-    command: Command,
+    command: Command[Action],
     now: datetime,
     *,
     account_status: AccountStatus,
@@ -177,7 +177,7 @@ def _require_account_for_reactivation(account_status: AccountStatus, outcome: Ou
 
 
 def _schedule_freeze(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     after = next_version(integration, status=Status.FREEZE_PENDING)
     effective = format_instant(integration.current_period_end)
@@ -192,7 +192,7 @@ def _schedule_freeze(
 
 
 def _schedule_cancel(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     cancellation = _cancellation(command, now)
     after = next_version(
@@ -219,7 +219,7 @@ def _schedule_cancel(
     )
 
 
-def _cancellation(command: Command, now: datetime) -> Cancellation:
+def _cancellation(command: Command[Action], now: datetime) -> Cancellation:
     if command.reason is None:
         raise ValidationFailed(
             "A cancellation needs a reason: "
@@ -236,7 +236,7 @@ def _cancellation(command: Command, now: datetime) -> Cancellation:
 
 
 def _delete_now(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     # A suspended integration has no paid period to wait for: cancelling deletes it at once.
     cancellation = _cancellation(command, now)
@@ -280,7 +280,7 @@ def deletion_decision(
 
 
 def _revoke_cancel(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     restored = integration.cancelled_from or Status.ACTIVE
     after = next_version(integration, status=restored, cancellation=None, cancelled_from=None)
@@ -295,7 +295,7 @@ def _revoke_cancel(
 
 
 def _revoke_freeze(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     after = next_version(integration, status=Status.ACTIVE)
     return recorded_change(
@@ -341,7 +341,7 @@ def reactivated(integration: Integration, now: datetime, actor: Actor, amount: i
 
 
 def _paid_reactivation(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     line = reactivation_line(integration, now, catalog)
     if line is None:  # nothing left to prorate: free
@@ -369,7 +369,7 @@ def _paid_reactivation(
 
 
 def _replace_settings(
-    integration: Integration, command: Command, now: datetime, catalog: Catalog
+    integration: Integration, command: Command[Action], now: datetime, catalog: Catalog
 ) -> Decision:
     # The settings document itself is opaque JSON the store writes beside the integration.
     after = next_version(integration)
@@ -380,7 +380,7 @@ def _replace_settings(
     )
 
 
-_Handler = Callable[[Integration, Command, datetime, Catalog], Decision]
+_Handler = Callable[[Integration, Command[Action], datetime, Catalog], Decision]
 _HANDLERS: Mapping[Outcome, _Handler] = MappingProxyType(
     {
         Outcome.SCHEDULE_FREEZE: _schedule_freeze,

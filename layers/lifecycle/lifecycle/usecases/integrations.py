@@ -158,7 +158,7 @@ def _apply_free(
     account: Account,
     integration: Integration,
     settings: dict[str, Any],
-    command: Command,
+    command: Command[Action],
 ) -> IntegrationView:
     now = services.clock.now()
     decision = decide(

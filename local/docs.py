@@ -81,9 +81,11 @@ def _renewals(r: Figures) -> str:
     )
 
 
-def _table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A Markdown table: its header, the line under it, a line a row."""
-    lines = [columns, ["---"] * len(columns), *rows]
+def _table(rows: Sequence[Mapping[str, object]]) -> str:
+    """A Markdown table of `rows`, each a column -> cell mapping (the columns of the first):
+    its header, the line under it, a line a row."""
+    columns = list(rows[0])
+    lines: list[Iterable[object]] = [columns, ["---"] * len(columns), *(r.values() for r in rows)]
     return "".join(f"| {' | '.join(str(cell) for cell in line)} |\n" for line in lines)
 
 
@@ -95,28 +97,19 @@ def _first_request(first: Figures) -> str:
         if "snapstart_request_ms" in figures:
             restored = f"{figures['snapstart_request_ms']:.0f} + {restore:.0f}"
         rows.append(
-            (
-                logical_id.removesuffix("Function"),
-                f"{figures['first_request_ms']:.0f}",
-                figures["ratio"],
-                restored,
-                figures.get("snapstart_ratio", ""),
-            )
+            {
+                "function": logical_id.removesuffix("Function"),
+                "first request (ms)": f"{figures['first_request_ms']:.0f}",
+                "ratio to baseline": figures["ratio"],
+                "after a SnapStart restore: request + restore (ms)": restored,
+                "ratio": figures.get("snapstart_ratio", ""),
+            }
         )
     return (
         f"Baseline (a fresh process that imports boto3, makes a DynamoDB client and does one"
         f" GetItem): {first['baseline_ms']:.0f} ms; a SnapStart restore is assumed to take"
         f" {restore:.0f} ms.\n\n"
-    ) + _table(
-        (
-            "function",
-            "first request (ms)",
-            "ratio to baseline",
-            "after a SnapStart restore: request + restore (ms)",
-            "ratio",
-        ),
-        rows,
-    )
+    ) + _table(rows)
 
 
 def _memory(memory: Figures) -> str:
@@ -142,33 +135,25 @@ def _simulation(scenarios: Figures) -> str:
     for name, scenario in scenarios.items():
         day = scenario["worst_day"]
         charges = scenario["charges_per_renewal"]
+        lateness = (f"{day[f'lateness_{p}_s'] / 60:.1f}" for p in ("p50", "p99", "max"))
         rows.append(
-            (
-                f"{name} ({scenario['scenario']['concurrency']} workers)",
-                day["day"],
-                f"{day['due']:,}",
-                " / ".join(f"{day[f'lateness_{p}_s'] / 60:.1f}" for p in ("p50", "p99", "max")),
-                day["enqueues_per_renewal"],
-                f"{charges['value']} ({charges['renewed_periods']:,} periods)",
-                f"{day['hottest_partition_share']:.0%} ({day['hottest_partition']})",
-                scenario["cost"]["per_1m_renewals_usd"],
-                scenario["cost"]["month_usd"],
-            )
+            {
+                "budget": f"{name} ({scenario['scenario']['concurrency']} workers)",
+                "worst day": day["day"],
+                "due": f"{day['due']:,}",
+                "lateness p50 / p99 / max (min)": " / ".join(lateness),
+                "enqueues per renewal": day["enqueues_per_renewal"],
+                "charges per renewal (sample)": (
+                    f"{charges['value']} ({charges['renewed_periods']:,} periods)"
+                ),
+                "hottest partition": (
+                    f"{day['hottest_partition_share']:.0%} ({day['hottest_partition']})"
+                ),
+                "$ per 1M renewals": scenario["cost"]["per_1m_renewals_usd"],
+                "$ a month": scenario["cost"]["month_usd"],
+            }
         )
-    return _table(
-        (
-            "budget",
-            "worst day",
-            "due",
-            "lateness p50 / p99 / max (min)",
-            "enqueues per renewal",
-            "charges per renewal (sample)",
-            "hottest partition",
-            "$ per 1M renewals",
-            "$ a month",
-        ),
-        rows,
-    )
+    return _table(rows)
 
 
 def _month(m: Figures) -> str:

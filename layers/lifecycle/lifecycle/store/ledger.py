@@ -19,7 +19,7 @@ from lifecycle.rules.errors import Conflict
 from lifecycle.rules.ledger import ChargeRecord
 from lifecycle.rules.model import DomainEvent, HistoryEntry
 from lifecycle.rules.renewal import DueKind
-from lifecycle.store import items, keys, ledger_items
+from lifecycle.store import items, keys
 from lifecycle.store.items import Item
 from lifecycle.store.table import CHANGED, Expect, Table
 
@@ -119,7 +119,7 @@ class Ledger(Table):
         pk = keys.account_pk(record.account_id)
         item = {
             **keys.key(pk, line_sk(record)),
-            **ledger_items.charge_attributes(record),
+            **items.charge_attributes(record),
             # The ledger index: the account's lines by time-ordered id (never changes).
             "GSI2SK": items.s(record.id),
         }
@@ -132,7 +132,7 @@ class Ledger(Table):
     def charge_by_key(self, account_id: str, ledger_key: str) -> ChargeRecord | None:
         """The line that holds the thing bought (one GetItem: the line is its own guard)."""
         item = self._get(keys.key(keys.account_pk(account_id), keys.charge_sk(ledger_key)))
-        return ledger_items.charge_from(item) if item else None
+        return items.charge_from(item) if item else None
 
     def get_charge(
         self, account_id: str, charge_id: str, ledger_key: str | None = None
@@ -147,7 +147,7 @@ class Ledger(Table):
                 return current
         kept = self._get(keys.key(pk, keys.superseded_charge_sk(charge_id)))
         if kept is not None:
-            return ledger_items.charge_from(kept)
+            return items.charge_from(kept)
         response = self.client.query(
             TableName=self.table_name,
             IndexName=keys.LEDGER_INDEX,
@@ -158,7 +158,7 @@ class Ledger(Table):
         for found in response["Items"]:
             item = self._get({"PK": found["PK"], "SK": found["SK"]})
             if item is not None and items.req_s(item, "id") == charge_id:
-                return ledger_items.charge_from(item)
+                return items.charge_from(item)
         return None
 
     def reload_charge(self, line: ChargeRecord) -> ChargeRecord | None:
@@ -235,7 +235,7 @@ class Ledger(Table):
 
     def _charges(self, wanted: Sequence[Item]) -> list[ChargeRecord]:
         """Ledger lines by key, strongly consistent (BatchGetItem takes 100 keys at a time)."""
-        return [ledger_items.charge_from(item) for item in self._batch_get(wanted)]
+        return [items.charge_from(item) for item in self._batch_get(wanted)]
 
     # ---- receipts --------------------------------------------------------------------------
 

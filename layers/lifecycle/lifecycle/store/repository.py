@@ -1,7 +1,7 @@
 """The DynamoDB repository: `Store`, the one object the use cases read and write the table with.
 
 It is composed of parts, each with one reason to change: the key schema (`keys`, shown in the
-docs' data-model table), item shapes (`items`, `ledger_items`), the low level (`table`), an
+docs' data-model table), item shapes (`items`), the low level (`table`), an
 account's partition (`accounts`), users and logins (`users`), the ledger (`ledger`), decisions
 as transactions (`decisions`), the due index and its leases (`due`) and once-only markers
 (`markers`). The names callers use are exported from here.

@@ -8,7 +8,12 @@ import uuid
 
 import pytest
 
-from lifecycle.payments.port import PaymentOutcome, PaymentResult, PaymentsUnavailable
+from lifecycle.payments.port import (
+    PaymentOutcome,
+    PaymentRequest,
+    PaymentResult,
+    PaymentsUnavailable,
+)
 from lifecycle.rules.ledger import ChargeStatus
 from lifecycle.rules.model import Status
 from lifecycle.usecases import leases
@@ -182,8 +187,8 @@ def test_a_late_answer_from_the_provider_is_reconciled_not_recharged(
     key = {"idempotency-key": str(uuid.uuid4())}
     real_charge = payments.charge
 
-    def charged_but_answer_lost(**kwargs):
-        real_charge(**kwargs)
+    def charged_but_answer_lost(request: PaymentRequest) -> PaymentResult:
+        real_charge(request)
         return PaymentResult(PaymentOutcome.PENDING)
 
     monkeypatch.setattr(payments, "charge", charged_but_answer_lost)

@@ -66,7 +66,6 @@ from lifecycle.rules.calendar import add_month
 from lifecycle.rules.catalog import DEFAULT_CATALOG
 from lifecycle.rules.model import Integration
 from lifecycle.rules.renewal import DueKind
-from lifecycle.store import keys as store_keys
 from lifecycle.store.repository import Store
 from lifecycle.usecases import renewals
 from lifecycle.usecases.services import Services
@@ -162,12 +161,13 @@ def _sweep_query_seconds(stores: dict[str, Store], now: datetime) -> dict[str, t
 
 
 class _Recorder:
-    """A DynamoDB client that passes every call on and keeps what was asked: the requests of
-    one real renewal, to replay."""
+    """A DynamoDB client that passes every call on and keeps what was asked, and what its reads
+    found: the requests of one real renewal, to replay."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.found: list[dict[str, Any]] = []
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._client, name)
@@ -176,7 +176,10 @@ class _Recorder:
 
         def recorded(**kwargs: Any) -> Any:
             self.requests.append((name, copy.deepcopy(kwargs)))
-            return target(**kwargs)
+            response = target(**kwargs)
+            if name == "batch_get_item":
+                self.found += [i for items in response["Responses"].values() for i in items]
+            return response
 
         return recorded
 
@@ -293,26 +296,12 @@ def _rounds(
 
 
 def _recorded_renewal(services: Services, raw: Any, key: Any) -> Replay:
-    """Renew `key` through a recording client: its requests, and the items they found (read
-    before: the account, its receipt counter, the integration and its settings)."""
+    """Renew `key` through a recording client: its requests, and the items its read found (the
+    account, its receipt counter, the integration and its settings, as they were before)."""
     recorder = _Recorder(raw)
-    table_name = services.store.table_name
-    pk = store_keys.account_pk(key.account_id)
-    wanted = [
-        store_keys.key(pk, sk)
-        for sk in (
-            store_keys.ACCOUNT_SK,
-            store_keys.RECEIPTS_SK,
-            store_keys.integration_sk(key.integration_id),
-            store_keys.settings_sk(key.integration_id),
-        )
-    ]
-    found = raw.batch_get_item(RequestItems={table_name: {"Keys": wanted, "ConsistentRead": True}})[
-        "Responses"
-    ][table_name]
-    recording = replace(services, store=Store(table_name, client=recorder))
+    recording = replace(services, store=Store(services.store.table_name, client=recorder))
     assert renewals.renew(recording, key.account_id, key.integration_id).result == "renewed"
-    return Replay(table_name, recorder.requests, found)
+    return Replay(services.store.table_name, recorder.requests, recorder.found)
 
 
 def main() -> dict[str, Any]:

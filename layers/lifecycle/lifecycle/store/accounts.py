@@ -11,7 +11,6 @@ from lifecycle.rules.model import Account, HistoryEntry, Integration, Status
 from lifecycle.rules.quotes import Quote
 from lifecycle.store import items, keys
 from lifecycle.store.items import Item
-from lifecycle.store.ledger import receipts_issued_from
 from lifecycle.store.table import Table
 
 QUOTE_RETENTION = timedelta(days=1)
@@ -104,7 +103,9 @@ class Accounts(Table):
             if integration_item
             else None,
             quote=items.quote_from(quote_item) if quote_item else None,
-            receipts_issued=receipts_issued_from(found.get(keys.RECEIPTS_SK)) if receipts else None,
+            receipts_issued=items.receipts_issued_from(found.get(keys.RECEIPTS_SK))
+            if receipts
+            else None,
         )
 
     def list_integrations(

@@ -286,6 +286,11 @@ def quote_from(item: Mapping[str, AttributeValue]) -> Quote:
     return Quote(**decode(item, QUOTE_FIELDS))
 
 
+def receipts_issued_from(counter: Mapping[str, AttributeValue] | None) -> int:
+    """The count of an account's receipt counter item (none yet: 0)."""
+    return get_n(counter, "issued") if counter else 0
+
+
 # ---------------------------------------------------------------------------- ledger lines
 # The line, its paid action (a tagged JSON document) and its receipt items.
 

@@ -24,11 +24,6 @@ from lifecycle.store.items import Item
 from lifecycle.store.table import CHANGED, Expect, Table
 
 
-def receipts_issued_from(counter: Item | None) -> int:
-    """The count of an account's receipt counter item (none yet: 0)."""
-    return items.get_n(counter, "issued") if counter else 0
-
-
 class GuardTaken(Conflict):
     """The thing bought already has a ledger line (another request, or an earlier attempt)."""
 
@@ -242,7 +237,7 @@ class Ledger(Table):
     def receipts_issued(self, account_id: str) -> int:
         """How many receipt numbers the account has issued (its counter, read consistently)."""
         item = self._get(keys.key(keys.account_pk(account_id), keys.RECEIPTS_SK))
-        return receipts_issued_from(item)
+        return items.receipts_issued_from(item)
 
     def receipt_write(self, account_id: str, issued: int) -> dict[str, Any]:
         """The counter moved from `issued` to `issued + 1`, for `commit(extra=...)` beside the

@@ -10,12 +10,11 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from lifecycle.rules.errors import Conflict
 from lifecycle.rules.users import UserStatus
-from lifecycle.store.repository import Store
 from lifecycle.usecases.services import Services
 from lifecycle.usecases.signup import sign_up
 from local import userpool
@@ -31,16 +30,13 @@ CARD_TIMEOUT_SECONDS = 30.0
 
 @dataclass(frozen=True, slots=True)
 class SignedUp:
+    """A sign-up: its account, its first user and a token of that user's; the account's Stripe
+    customer once it has a card (`create_account`)."""
+
     account_id: str
     user_id: str
     token: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewAccount(SignedUp):
-    """A sign-up whose account then got a card: its Stripe customer."""
-
-    stripe_customer_id: str
+    stripe_customer_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +47,6 @@ class Accounts:
     id); `invoke` runs a function as the stack does; `await_webhooks` returns once Stripe's
     webhooks sent so far were handled."""
 
-    store: Store
     issuer: Issuer
     cognito: Any
     pool: LocalPool
@@ -65,7 +60,7 @@ class Accounts:
         post-confirmation handler run with Cognito's event (with `account_id`, the sign-up use
         case itself, in this process: Cognito's event cannot choose an account id). Raises
         `Conflict` for an address that is a user already, or an account id that is taken."""
-        if account_id is not None and self.store.get_account(account_id) is not None:
+        if account_id is not None and self.services.store.get_account(account_id) is not None:
             raise Conflict(f"Account {account_id!r} already exists.")
         try:
             username = userpool.sign_up(self.cognito, self.pool, email)
@@ -76,7 +71,7 @@ class Accounts:
             self.invoke(userpool.trigger_function(), event)
         else:
             sign_up(self.services, username, email, account_id=account_id)
-        found = self.store.login(username)
+        found = self.services.store.login(username)
         if found is None:
             raise RuntimeError("the post-confirmation trigger opened no account")
         account, user_id = found
@@ -88,8 +83,8 @@ class Accounts:
     ) -> tuple[str, dict[str, Any]] | None:
         """A token with the claims Cognito would issue the user now: its account and groups
         from the user pool. None for an unknown or removed user, or one who cannot sign in."""
-        account_id = self.store.user_account(user_id)
-        user = self.store.get_user(account_id, user_id) if account_id else None
+        account_id = self.services.store.user_account(user_id)
+        user = self.services.store.get_user(account_id, user_id) if account_id else None
         if user is None or user.status is UserStatus.REMOVED:
             return None
         found = userpool.identity(self.cognito, self.pool, user.username)
@@ -103,22 +98,22 @@ class Accounts:
             expires_in=expires_in or DEFAULT_TTL_SECONDS,
         )
 
-    def create_account(self, account_id: str | None, email: str | None, card: Card) -> NewAccount:
+    def create_account(self, account_id: str | None, email: str | None, card: Card) -> SignedUp:
         """An account made the one way there is: a sign-up, then a card added through Stripe
         Checkout (`swap_card`). Conflict when the id or the address is taken."""
         address = email or f"owner-{secrets.token_hex(6)}@example.com"
         signed_up = self.sign_up(address, account_id)
         self.swap_card(signed_up.account_id, card)
-        account = self.store.get_account(signed_up.account_id)
+        account = self.services.store.get_account(signed_up.account_id)
         assert account is not None
-        return NewAccount(**asdict(signed_up), stripe_customer_id=account.stripe_customer_id or "")
+        return replace(signed_up, stripe_customer_id=account.stripe_customer_id or "")
 
     def swap_card(self, account_id: str, card: Card) -> bool:
         """Make `card` the account's default card the way production does: a billing user's
         `POST /v1/account/payment-method` (the Stripe customer made on first need), the
         Checkout stand-in's "add a test card" or "add a declining card", then Stripe's signed
         webhooks handled by the real webhook function. False when there is no such account."""
-        account = self.store.get_account(account_id)
+        account = self.services.store.get_account(account_id)
         if account is None:
             return False
         before = account.payment_method_id
@@ -134,7 +129,7 @@ class Accounts:
         began = time.monotonic()
         while time.monotonic() - began < CARD_TIMEOUT_SECONDS:
             self.await_webhooks()
-            now = self.store.get_account(account_id)
+            now = self.services.store.get_account(account_id)
             if now is not None and now.has_payment_method and now.payment_method_id != before:
                 return True
             time.sleep(0.05)

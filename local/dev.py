@@ -226,7 +226,6 @@ def start(config: Config, running: Running) -> Stack:
         directory=CognitoDirectory(moto.pool.pool_id, client=moto.cognito),
     )
     accounts = Accounts(
-        store=store,
         issuer=issuer,
         cognito=moto.cognito,
         pool=moto.pool,

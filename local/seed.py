@@ -29,7 +29,7 @@ DEMO_EMAIL = "demo@example.com"
 
 def seed_demo(accounts: Accounts, clock: Clock) -> bool:
     """Create the demo unless its account exists already (a restart); whether it was created."""
-    if accounts.store.get_account(DEMO_ACCOUNT) is not None:
+    if accounts.services.store.get_account(DEMO_ACCOUNT) is not None:
         return False
     accounts.create_account(DEMO_ACCOUNT, DEMO_EMAIL, "ok")
     token, _ = accounts.issuer.mint(DEMO_ACCOUNT, billing_access=True)
@@ -53,7 +53,7 @@ def seed_demo(accounts: Accounts, clock: Clock) -> bool:
         f"/v1/integrations/{initech}/cancel",
         {"reason": "too_expensive", "comment": "Seeded demo: cancelled at the period end."},
     )
-    accounts.store.load_integrations([_frozen_for_ten_days(clock.now())])
+    accounts.services.store.load_integrations([_frozen_for_ten_days(clock.now())])
     return True
 
 

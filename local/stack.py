@@ -74,7 +74,9 @@ class Stack:
         self.checks = checks
         self.console = console
         self.ready = False
-        self.scheduler = Scheduler(clock, schedules(), accounts.store.earliest_due, self._fire)
+        self.scheduler = Scheduler(
+            clock, schedules(), accounts.services.store.earliest_due, self._fire
+        )
         self._stopping = threading.Event()
         # Held while the stack moves work along (a clock advance, the background pump): one
         # mover at a time, re-entrant so that a slot's run can settle inside an advance.

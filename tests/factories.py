@@ -80,13 +80,8 @@ def act_on_account(
     **command: Any,
 ) -> AccountDecision:
     """What Alice doing `action` to the account `subject` at `at` decides."""
-    return decide_account(
-        subject,
-        AccountCommand(action, ALICE, **command),
-        at,
-        integrations=integrations,
-        catalog=CATALOG,
-    )
+    alices = AccountCommand(action, ALICE, **command)
+    return decide_account(subject, alices, at, integrations=integrations, catalog=CATALOG)
 
 
 def account(

@@ -71,6 +71,8 @@ def test_a_confirmed_sign_up_opens_a_free_account_whose_first_user_has_billing_a
     # The directory's part: the tenant claim and the billing group of the tokens to come.
     assert directory.users[username].account_id == account_id
     assert directory.groups(username) == {"billing"}
+    # ... in the pool the event names (the trigger cannot be configured with its own pool).
+    assert directory.pools == {event["userPoolId"]}
     assert [e["detail-type"] for e in outbox_events(services.store, account_id)] == [
         "AccountCreated"
     ]

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from lifecycle.directory.port import Directory
 from lifecycle.ids import new_id
 from lifecycle.observability import logger, record_events
 from lifecycle.rules.errors import Conflict
@@ -41,7 +40,6 @@ def sign_up(
     email: str,
     *,
     account_id: str | None = None,
-    directory: Directory | None = None,
 ) -> SignedUp:
     """Open the account of a confirmed sign-up (or find the one a first run opened), then set
     the user's `custom:account_id` and billing group. `account_id` is for the local stack's
@@ -77,9 +75,8 @@ def sign_up(
     if found is None:
         raise Conflict("The sign-up could not be completed. Retry.")
     account, user_id = found
-    directory = directory or services.directory
-    directory.set_account(username, account)
-    directory.set_billing_access(username, True)
+    services.directory.set_account(username, account)
+    services.directory.set_billing_access(username, True)
     logger.info("sign-up", extra={"account_id": account, "user_id": user_id, "opened": opened})
     return SignedUp(account_id=account, user_id=user_id, opened=opened)
 
@@ -103,6 +100,7 @@ def on_confirmation(services: Services, event: Mapping[str, Any]) -> str:
     if attributes.get(ACCOUNT_ATTRIBUTE) and services.store.login(username) is None:
         return "already_in_an_account"
     pool = event.get("userPoolId")
-    directory = services.directory.in_pool(pool) if isinstance(pool, str) and pool else None
-    signed_up = sign_up(services, username, email, directory=directory)
+    if isinstance(pool, str) and pool:  # the event's pool is the one to update
+        services = replace(services, directory=services.directory.in_pool(pool))
+    signed_up = sign_up(services, username, email)
     return "opened" if signed_up.opened else "already_opened"
